@@ -1,0 +1,48 @@
+"""The inversion record: what an inversion did, so the edit can walk the same grid with the same solver.
+
+Immutable (ComfyUI caches node outputs and hands the same object to every consumer). Host-free.
+"""
+import hashlib
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+
+
+def tensor_fingerprint(t: torch.Tensor) -> str:
+    """Short content hash of a tensor (shape, dtype and bytes), for telling latents apart."""
+    t = t.detach().to("cpu").contiguous()
+    h = hashlib.sha256(f"{tuple(t.shape)}|{t.dtype}".encode())
+    h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class InversionRecord:
+    """Grid (descending, t_0 = start of the edit ... t_N = 0), solver, latent geometry and fingerprints."""
+    grid: Tuple[float, ...]
+    solver: str
+    latent_shape: Tuple[int, ...]
+    latent_fingerprint: str
+    model_fingerprint: str
+    guidance: Optional[float]
+    nfe: int
+
+    @property
+    def steps(self) -> int:
+        return len(self.grid) - 1
+
+    def grid_tensor(self) -> torch.Tensor:
+        return torch.tensor(self.grid, dtype=torch.float64)
+
+    def describe(self) -> str:
+        g = ", ".join(f"{v:.4f}" for v in self.grid)
+        return (f"{self.solver}, {self.steps} steps, {self.nfe} evaluations, latent {list(self.latent_shape)}, "
+                f"grid [{g}]")
+
+    def check_latent(self, shape) -> None:
+        """Refuse a latent whose shape differs from the inverted one (size, batch or channels)."""
+        if tuple(shape) != tuple(self.latent_shape):
+            raise ValueError(
+                f"the latent has shape {list(shape)} but the inversion was made for {list(self.latent_shape)}: "
+                "connect the Inverter's LATENT output (or an inversion of this latent) to the sampler")

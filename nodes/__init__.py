@@ -1,0 +1,13 @@
+"""ComfyUI glue for the FireFlow core: one registry table generates both mappings.
+
+Node IDs are permanent (prefix "FireFlow"); display names may change.
+"""
+from .sampling_nodes import FireFlowInverter, FireFlowSampler, FireFlowSolverSampler
+
+REGISTRY = (
+    ("FireFlowInverter", FireFlowInverter, "FireFlow Inverter"),
+    ("FireFlowSampler", FireFlowSampler, "FireFlow Sampler"),
+    ("FireFlowSolverSampler", FireFlowSolverSampler, "FireFlow Solver (SAMPLER)"),
+)
+NODE_CLASS_MAPPINGS = {node_id: cls for node_id, cls, _ in REGISTRY}
+NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, _, name in REGISTRY}

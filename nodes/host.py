@@ -1,0 +1,158 @@
+"""The one adapter between ComfyUI's sampling path and the host-free solvers.
+
+- `RawVelocitySampling`: a clone-scoped `model_sampling` stand-in whose `calculate_denoised` returns the model
+  output (the velocity v) unchanged; everything else is delegated to the model's own sampling object.
+- `to_velocity`: the single place where a host output becomes a velocity.
+- `FlowKSampler`: a KSAMPLER whose `sample()` skips the stock noise_scaling / inverse_noise_scaling (the inversion
+  would end in 1 / (1 - 1) and an edit from t = 1 would throw the inverted latent away).
+- `EvalContext`: (pass, step, call) published in transformer_options for attention hooks; a plain object, so it
+  survives ComfyUI's dict copies by reference.
+"""
+import logging
+
+import torch
+
+import comfy.model_management
+import comfy.model_sampling
+import comfy.samplers
+
+from ..fireflow.solvers import integrate
+
+log = logging.getLogger("fireflow")
+PACK_KEY = "fireflow"
+
+
+class RawVelocitySampling(torch.nn.Module):
+    """Delegating model_sampling whose denoised output is the raw model output (v = eps - x0 for FLUX)."""
+    fireflow_raw_velocity = True
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def calculate_denoised(self, sigma, model_output, model_input):
+        return model_output
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["inner"], name)
+
+
+def is_rectified_flow(model_patcher) -> bool:
+    """True when the model predicts a rectified-flow velocity (FLUX, SD3, ...), i.e. x0 = x - t v."""
+    ms = model_patcher.get_model_object("model_sampling")
+    return isinstance(getattr(ms, "inner", ms), comfy.model_sampling.CONST)
+
+
+def model_family(model_patcher) -> str:
+    return type(model_patcher.model).__name__
+
+
+def require_flow_model(model_patcher, node="FireFlow"):
+    if not is_rectified_flow(model_patcher):
+        ms = model_patcher.get_model_object("model_sampling")
+        kind = next((c.__name__ for c in type(ms).__mro__ if c.__module__ == comfy.model_sampling.__name__
+                     and c.__name__ in ("EPS", "V_PREDICTION", "EDM", "X0", "IMG_TO_IMG")), type(ms).__name__)
+        raise ValueError(
+            f"{node}: the model ({model_family(model_patcher)}, {kind} prediction) is not a rectified flow. "
+            "FireFlow inverts rectified-flow models such as FLUX; load a FLUX model (UNETLoader) instead.")
+
+
+def velocity_model(model_patcher):
+    """A clone whose model evaluations return the raw velocity (clone-scoped; the input MODEL is untouched)."""
+    m = model_patcher.clone()
+    m.add_object_patch("model_sampling", RawVelocitySampling(m.get_model_object("model_sampling")))
+    return m
+
+
+def to_velocity(out, x, t, raw):
+    """The single conversion from a host output to a velocity: raw output, or (x - x0) / t from a denoised x0."""
+    if raw:
+        return out
+    if t == 0:
+        raise ValueError("this sampler evaluates the model at sigma 0, where the velocity cannot be recovered from "
+                         "the denoised output: use the FireFlow Inverter node, or start the sigmas above 0 "
+                         "(ComfyUI's FlipSigmas does)")
+    return (x - out) / t
+
+
+class EvalContext:
+    """Which evaluation is running: pass name ('invert' or 'sample'), step index, call (0 first, 1 mid), t."""
+    __slots__ = ("pass_name", "step", "call", "t", "nfe")
+
+    def __init__(self, pass_name):
+        self.pass_name, self.step, self.call, self.t, self.nfe = pass_name, -1, -1, None, 0
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, solver="fireflow",
+                          pass_name="sample", on_eval=None):
+    """KSAMPLER sampler function: walk `sigmas` with a core solver, publishing the EvalContext per evaluation."""
+    extra_args = dict(extra_args or {})
+    options = extra_args.get("model_options", {})
+    topts = dict(options.get("transformer_options", {}))
+    ctx = EvalContext(pass_name)
+    topts[PACK_KEY] = ctx
+    extra_args["model_options"] = {**options, "transformer_options": topts}
+    raw = bool(getattr(model.inner_model.inner_model.model_sampling, "fireflow_raw_velocity", False))
+    s_in = x.new_ones([x.shape[0]])
+
+    def velocity(xe, t, point):
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        ctx.step, ctx.call, ctx.t = point.step, point.call, t
+        out = model(xe, s_in * t, **extra_args)
+        v = to_velocity(out.to(xe.dtype), xe, t, raw)
+        ctx.nfe += 1
+        if on_eval is not None:
+            on_eval(ctx.nfe, xe - t * v)
+        return v
+
+    def step_callback(i, x_next, denoised):
+        if callback is not None:
+            callback({"x": x_next, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": denoised})
+
+    result = integrate(velocity, x, sigmas.detach().to("cpu", torch.float64), solver, callback=step_callback)
+    return result.x
+
+
+class FlowKSampler(comfy.samplers.KSAMPLER):
+    """KSAMPLER without noise_scaling / inverse_noise_scaling.
+
+    Start state: with all-zero noise (DisableNoise, or the pack's own nodes) the latent already is the state at
+    sigmas[0] (a clean latent for inversion, an inverted latent for editing); otherwise the rectified-flow
+    interpolant sigmas[0] * noise + (1 - sigmas[0]) * latent, as ComfyUI does.
+    """
+
+    def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
+               disable_pbar=False):
+        if denoise_mask is not None:
+            raise ValueError("FireFlow samplers do not support a noise mask yet: remove the latent's mask "
+                             "(SetLatentNoiseMask) or use a stock sampler for inpainting")
+        extra_args["denoise_mask"] = None
+        model_k = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
+        model_k.latent_image, model_k.noise = latent_image, noise
+        if latent_image is None:
+            x = noise
+        elif not torch.any(noise):
+            x = latent_image
+        else:
+            s0 = float(sigmas[0])
+            x = s0 * noise + (1.0 - s0) * latent_image
+        total = len(sigmas) - 1
+        k_callback = None
+        if callback is not None:
+            k_callback = lambda d: callback(d["i"], d["denoised"], d["x"], total)  # noqa: E731
+        return self.sampler_function(model_k, x, sigmas, extra_args=extra_args, callback=k_callback,
+                                     disable=disable_pbar, **self.extra_options)
+
+
+def flow_sampler(solver, pass_name="sample", on_eval=None):
+    """A SAMPLER object for SamplerCustom / SamplerCustomAdvanced or the pack's own nodes."""
+    opts = {"solver": solver, "pass_name": pass_name}
+    if on_eval is not None:
+        opts["on_eval"] = on_eval
+    return FlowKSampler(flow_sampler_function, extra_options=opts)

@@ -1,0 +1,126 @@
+"""Running one FireFlow pass (inversion or sampling) through ComfyUI's guider, with checks done before any work."""
+import hashlib
+import logging
+
+import torch
+
+import comfy.model_management
+import comfy.samplers
+import comfy.utils
+import latent_preview
+import node_helpers
+
+from ..fireflow.schedules import check_grid, flux_grid, image_tokens, inversion_grid
+from ..fireflow.solvers import get_solver
+from .host import flow_sampler, require_flow_model, velocity_model
+
+log = logging.getLogger("fireflow")
+SCHEDULES = ("auto", "flux_shift", "linear")
+KEEP_GUIDANCE = -1.0
+
+
+def check_latent(latent, node):
+    """Return the latent's samples tensor after refusing what cannot be inverted or sampled."""
+    if not isinstance(latent, dict) or not isinstance(latent.get("samples"), torch.Tensor):
+        raise ValueError(f"{node}: the LATENT input carries no samples tensor")
+    s = latent["samples"]
+    if s.ndim != 4:
+        raise ValueError(f"{node}: expected an image latent [batch, channels, height, width], got shape {list(s.shape)}"
+                         " (video and audio latents are not supported)")
+    if s.numel() == 0:
+        raise ValueError(f"{node}: the latent is empty (shape {list(s.shape)})")
+    if not torch.isfinite(s).all():
+        raise ValueError(f"{node}: the latent contains NaN or infinite values; re-encode the image (VAEEncode) "
+                         "or check the node that produced it")
+    if "noise_mask" in latent:
+        raise ValueError(f"{node}: the latent has a noise mask; FireFlow does not support masks yet")
+    return s
+
+
+def check_channels(model, samples, node):
+    want = model.get_model_object("latent_format").latent_channels
+    if samples.shape[1] != want:
+        raise ValueError(f"{node}: the latent has {samples.shape[1]} channels but the model expects {want}: "
+                         "encode the image with this model's VAE")
+
+
+def check_conditioning(conditioning, samples, node):
+    if not conditioning:
+        raise ValueError(f"{node}: the conditioning is empty; connect a text encoder (CLIPTextEncode) output")
+    for c in conditioning:
+        t = c[0]
+        if t.ndim != 3 or t.shape[1] == 0:
+            raise ValueError(f"{node}: a conditioning tensor has shape {list(t.shape)}; expected [batch, tokens, dim]"
+                             " with at least one token")
+        if t.shape[0] not in (1, samples.shape[0]):
+            raise ValueError(f"{node}: conditioning batch {t.shape[0]} does not match latent batch {samples.shape[0]}"
+                             " (use batch 1 conditioning, or as many as latents)")
+
+
+def with_guidance(conditioning, guidance):
+    """Copy of the conditioning with FLUX guidance set (negative keeps the conditioning's own value)."""
+    if guidance < 0:
+        return conditioning
+    return node_helpers.conditioning_set_values(conditioning, {"guidance": guidance})
+
+
+def resolve_grid(model, samples, steps, schedule, sigmas):
+    """Descending grid (float64) from SIGMAS, or from the schedule: FLUX resolution shift or linear."""
+    if sigmas is not None:
+        g = check_grid(sigmas.detach().to("cpu", torch.float64))
+        if g[0] < g[-1]:
+            raise ValueError("SIGMAS must be descending (as ComfyUI schedulers produce them); the inverter walks "
+                             "them backwards itself, so do not flip them")
+        if g[-1] != 0:
+            raise ValueError(f"SIGMAS must end at 0 (the clean image); they end at {g[-1].item():.4g}")
+        return g
+    if int(steps) < 1:
+        raise ValueError(f"steps must be at least 1; got {steps}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if schedule == "auto":
+        unet = getattr(model.model, "model_config", None)
+        guided = bool(getattr(unet, "unet_config", {}).get("guidance_embed", True))
+        schedule = "flux_shift" if guided else "linear"
+    tokens = image_tokens(samples.shape[-2], samples.shape[-1])
+    return flux_grid(int(steps), tokens, shift=(schedule == "flux_shift"))
+
+
+def model_fingerprint(model) -> str:
+    """Family, config and a sample of the weights: tells two different models apart without hashing gigabytes."""
+    dm = model.model.diffusion_model
+    h = hashlib.sha256(type(model.model).__name__.encode())
+    h.update(repr(sorted(getattr(model.model, "model_config").unet_config.items())).encode())
+    for name, p in list(dm.state_dict().items())[:4]:
+        flat = p.detach().reshape(-1)[:256].to("cpu", torch.float32)
+        h.update(name.encode() + flat.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def run_pass(model, conditioning, samples, grid, solver, pass_name, node, patcher=None):
+    """Walk `grid` (ascending: inversion) from `samples` with the core solver. Returns the new latent samples.
+
+    The model is cloned (raw-velocity object patch) and driven through ComfyUI's CFGGuider, so model loading,
+    memory management, wrappers and patches apply. Progress counts model evaluations; previews show x0 estimates.
+    """
+    rule = get_solver(solver)
+    steps = len(grid) - 1
+    nfe = rule.nfe(steps)
+    m = velocity_model(patcher or model)
+    guider = comfy.samplers.CFGGuider(m)
+    guider.inner_set_conds({"positive": conditioning})
+    guider.set_cfg(1.0)
+    preview = latent_preview.prepare_callback(m, nfe)
+    x0_holder = {}
+
+    def on_eval(i, x0):
+        x0_holder["x0"] = x0
+        preview(i - 1, x0, None, nfe)
+
+    sampler = flow_sampler(solver, pass_name, on_eval=on_eval)
+    sigmas = grid.to(torch.float32)
+    noise = torch.zeros_like(samples)
+    out = guider.sample(noise, samples, sampler, sigmas, callback=None, disable_pbar=True, seed=0)
+    out = out.to(comfy.model_management.intermediate_device())
+    log.info("[FireFlow] %s: %s, %d steps, %d evaluations", node, solver, steps, nfe)
+    return out, nfe

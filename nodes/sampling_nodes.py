@@ -1,0 +1,149 @@
+"""FireFlow Inverter, FireFlow Sampler and the solver SAMPLER node."""
+import torch
+
+from ..fireflow.record import InversionRecord, tensor_fingerprint
+from ..fireflow.schedules import inversion_grid
+from ..fireflow.solvers import SOLVER_NAMES, SOLVERS
+from .host import flow_sampler, require_flow_model
+from .passes import (KEEP_GUIDANCE, SCHEDULES, check_channels, check_conditioning, check_latent, model_fingerprint,
+                     resolve_grid, run_pass, with_guidance)
+
+CATEGORY = "FireFlow"
+INVERSION = "FIREFLOW_INVERSION"
+SOLVER_TIP = ("ODE solver. fireflow: second order at N + 1 evaluations per pass (the paper's method). rf_solver / "
+              "midpoint: second order, 2 per step. rf_solver_3: RF-Solver with a third-order Taylor term. euler: "
+              "first order, 1 per step (vanilla ReFlow).")
+STEPS_TIP = "Number of steps on the time grid; the edit walks the same grid back. The paper edits with 8."
+SCHEDULE_TIP = ("Time grid. auto: FLUX's resolution-dependent shift for FLUX-dev, linear for FLUX-schnell. "
+                "Ignored when SIGMAS are connected.")
+
+
+def _summary(text):
+    return {"text": [text]}
+
+
+class FireFlowInverter:
+    DESCRIPTION = ("Inverts an image latent into structured noise by walking the rectified-flow ODE from t = 0 to "
+                   "t = 1 (FireFlow, Deng et al. 2024). Connect its LATENT and INVERSION outputs to the FireFlow "
+                   "Sampler to reconstruct or edit. The input MODEL is not changed.")
+    CATEGORY = CATEGORY
+    FUNCTION = "invert"
+    RETURN_TYPES = ("LATENT", INVERSION)
+    RETURN_NAMES = ("inverted_latent", "inversion")
+    OUTPUT_TOOLTIPS = ("The structured noise at t = 1 (feed it to the FireFlow Sampler).",
+                       "What the inversion did (grid, solver, shapes, fingerprints), for the sampler.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "A rectified-flow model (FLUX-dev or FLUX-schnell)."}),
+                "conditioning": ("CONDITIONING", {"tooltip": "The source prompt: a description of the input image."}),
+                "latent": ("LATENT", {"tooltip": "The image latent to invert (VAEEncode output)."}),
+                "steps": ("INT", {"default": 8, "min": 1, "max": 1000, "tooltip": STEPS_TIP}),
+                "solver": (SOLVER_NAMES, {"default": "fireflow", "tooltip": SOLVER_TIP}),
+                "guidance": ("FLOAT", {"default": 1.0, "min": -1.0, "max": 100.0, "step": 0.1,
+                                       "tooltip": "FLUX guidance during inversion. The reference inverts with 1. "
+                                                  "-1 keeps the conditioning's own value (FluxGuidance)."}),
+            },
+            "optional": {
+                "schedule": (SCHEDULES, {"default": "auto", "tooltip": SCHEDULE_TIP}),
+                "sigmas": ("SIGMAS", {"tooltip": "Optional descending sigmas ending at 0 to use instead of the "
+                                                 "built-in grid (the inverter walks them backwards)."}),
+            },
+        }
+
+    def invert(self, model, conditioning, latent, steps, solver, guidance, schedule="auto", sigmas=None):
+        node = "FireFlow Inverter"
+        require_flow_model(model, node)
+        samples = check_latent(latent, node)
+        check_channels(model, samples, node)
+        check_conditioning(conditioning, samples, node)
+        if solver not in SOLVERS:
+            raise ValueError(f"{node}: unknown solver {solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
+        grid = resolve_grid(model, samples, steps, schedule, sigmas)
+        cond = with_guidance(conditioning, guidance)
+        inverted, nfe = run_pass(model, cond, samples, inversion_grid(grid), solver, "invert", node)
+        record = InversionRecord(
+            grid=tuple(float(v) for v in grid.to(torch.float32).tolist()), solver=solver,
+            latent_shape=tuple(samples.shape), latent_fingerprint=tensor_fingerprint(samples),
+            model_fingerprint=model_fingerprint(model), guidance=None if guidance < 0 else float(guidance), nfe=nfe)
+        out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
+        out["samples"] = inverted
+        return {"ui": _summary(f"inverted: {record.describe()}"), "result": (out, record)}
+
+
+class FireFlowSampler:
+    DESCRIPTION = ("Walks from noise (normally the Inverter's output) back to an image latent along the inversion's "
+                   "grid with the same solver, under the target prompt. Without an INVERSION input it samples with "
+                   "the steps/solver/schedule widgets instead. Connect a V-Injection model to edit.")
+    CATEGORY = CATEGORY
+    FUNCTION = "sample"
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("The denoised image latent (VAEDecode it).",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The same model as the inversion (or its V-Injection clone)."}),
+                "conditioning": ("CONDITIONING", {"tooltip": "The target prompt (the source prompt to reconstruct)."}),
+                "latent": ("LATENT", {"tooltip": "The starting noise: the Inverter's inverted_latent."}),
+                "guidance": ("FLOAT", {"default": 2.0, "min": -1.0, "max": 100.0, "step": 0.1,
+                                       "tooltip": "FLUX guidance for the edit. The reference edits with 2 (2.5-3 for "
+                                                  "some stylisations) and reconstructs with 1. -1 keeps the "
+                                                  "conditioning's own value (FluxGuidance)."}),
+            },
+            "optional": {
+                "inversion": (INVERSION, {"tooltip": "The Inverter's record: the grid and solver to walk back. "
+                                                     "When connected, steps, solver, schedule and sigmas are ignored."}),
+                "steps": ("INT", {"default": 8, "min": 1, "max": 1000, "tooltip": STEPS_TIP}),
+                "solver": (SOLVER_NAMES, {"default": "fireflow", "tooltip": SOLVER_TIP}),
+                "schedule": (SCHEDULES, {"default": "auto", "tooltip": SCHEDULE_TIP}),
+                "sigmas": ("SIGMAS", {"tooltip": "Optional descending sigmas (only without an INVERSION input)."}),
+            },
+        }
+
+    def sample(self, model, conditioning, latent, guidance, inversion=None, steps=8, solver="fireflow",
+               schedule="auto", sigmas=None):
+        node = "FireFlow Sampler"
+        require_flow_model(model, node)
+        samples = check_latent(latent, node)
+        check_channels(model, samples, node)
+        check_conditioning(conditioning, samples, node)
+        if inversion is not None:
+            if not isinstance(inversion, InversionRecord):
+                raise ValueError(f"{node}: the inversion input is not a FireFlow inversion record")
+            inversion.check_latent(samples.shape)
+            grid, solver = inversion.grid_tensor(), inversion.solver
+        else:
+            if not torch.any(samples):
+                raise ValueError(f"{node}: the latent is all zeros (an empty latent). Connect the Inverter's "
+                                 "inverted_latent, or generate with SamplerCustomAdvanced + RandomNoise + the "
+                                 "FireFlow Solver SAMPLER")
+            grid = resolve_grid(model, samples, steps, schedule, sigmas)
+        cond = with_guidance(conditioning, guidance)
+        out_samples, nfe = run_pass(model, cond, samples, grid, solver, "sample", node)
+        out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
+        out["samples"] = out_samples
+        g = ", ".join(f"{v:.4f}" for v in grid.tolist())
+        return {"ui": _summary(f"sampled: {solver}, {len(grid) - 1} steps, {nfe} evaluations, grid [{g}]"),
+                "result": (out,)}
+
+
+class FireFlowSolverSampler:
+    DESCRIPTION = ("The FireFlow, RF-Solver, midpoint and Euler solvers as a SAMPLER for SamplerCustom / "
+                   "SamplerCustomAdvanced (text-to-image: FireFlow at N + 1 evaluations). With DisableNoise the "
+                   "latent is taken as the state at the first sigma, so ascending sigmas invert and descending "
+                   "sigmas from 1 sample from an inverted latent.")
+    CATEGORY = CATEGORY + "/samplers"
+    FUNCTION = "get_sampler"
+    RETURN_TYPES = ("SAMPLER",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"solver": (SOLVER_NAMES, {"default": "fireflow", "tooltip": SOLVER_TIP})}}
+
+    def get_sampler(self, solver):
+        return (flow_sampler(solver),)

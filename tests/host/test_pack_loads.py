@@ -1,0 +1,24 @@
+"""The pack imports inside the real ComfyUI through its own custom-node loader."""
+from hostlib import PACK_LINK, comfy_nodes
+
+PACK_NODES = ("FireFlowInverter", "FireFlowSampler", "FireFlowSolverSampler")
+
+
+def test_nodes_registered_by_comfyui_loader():
+    for node_id in PACK_NODES:
+        cls = comfy_nodes.NODE_CLASS_MAPPINGS[node_id]
+        assert cls.DESCRIPTION and cls.CATEGORY.startswith("FireFlow")
+        assert node_id in comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS
+
+
+def test_every_input_has_a_tooltip():
+    for node_id in PACK_NODES:
+        spec = comfy_nodes.NODE_CLASS_MAPPINGS[node_id].INPUT_TYPES()
+        for group in spec.values():
+            for name, (_, opts) in group.items():
+                assert opts.get("tooltip"), f"{node_id}.{name} has no tooltip"
+
+
+def test_web_directory_registered():
+    assert any(str(PACK_LINK) in d or d.endswith("/js") for d in comfy_nodes.EXTENSION_WEB_DIRS.values())
+
