@@ -29,8 +29,12 @@ if not PACK_LINK.exists():
     PACK_LINK.parent.mkdir(parents=True, exist_ok=True)
     PACK_LINK.symlink_to(ROOT)
 PACK = _load(PACK_LINK)
-_load(ROOT / "tests" / "host" / "testnodes")
-asyncio.run(comfy_nodes.init_builtin_extra_nodes())
+TESTNODES = _load(ROOT / "tests" / "host" / "testnodes")
+# The stock extras the tests use (all of them would also import the audio nodes, which need torchaudio).
+STOCK_EXTRAS = ("nodes_custom_sampler.py", "nodes_model_advanced.py", "nodes_flux.py", "nodes_sd3.py")
+for _name in STOCK_EXTRAS:
+    _extra = host_env.comfy_dir() / "comfy_extras" / _name
+    assert asyncio.run(comfy_nodes.load_custom_node(str(_extra), module_parent="comfy_extras")), _extra
 
 
 def conditioning(seed=0, tokens=7, dim=32, pooled=16, guidance=3.5, batch=1):
@@ -58,11 +62,15 @@ def counting_clone(model):
 
 
 class _Server:
-    client_id = None
+    """Stands in for the websocket side of PromptServer only; records what the executor reports."""
+    client_id = "fireflow-tests"
     last_node_id = None
 
-    def send_sync(self, *args, **kwargs):
-        pass
+    def __init__(self):
+        self.events = []
+
+    def send_sync(self, event, data, sid=None):
+        self.events.append((event, data))
 
     def queue_updated(self):
         pass
@@ -74,12 +82,19 @@ class Graph:
     def __init__(self):
         import execution
         self.execution = execution
-        self.executor = execution.PromptExecutor(_Server(), cache_type=execution.CacheType.CLASSIC)
+        self.server = _Server()
+        self.executor = execution.PromptExecutor(self.server, cache_type=execution.CacheType.CLASSIC,
+                                                       cache_args={"lru": 0, "ram": 0.0})
+
+    def executed_nodes(self):
+        """Node IDs that ran (not served from cache) in the last run."""
+        return {d["node"] for e, d in self.server.events if e == "executing" and d.get("node") is not None}
 
     def run(self, prompt):
+        self.server.events.clear()
         pid = str(uuid.uuid4())
         valid = asyncio.run(self.execution.validate_prompt(pid, prompt, None))
         assert valid[0], f"invalid prompt: {valid[1]} {valid[3]}"
-        self.executor.execute(prompt, pid, {}, valid[2])
+        self.executor.execute(prompt, pid, {"client_id": self.server.client_id}, valid[2])
         errors = [m for m in self.executor.status_messages if m[0] == "execution_error"]
-        return self.executor.success, self.executor.history_result, errors, self.executor.status_messages
+        return self.executor.success, self.executor.history_result, errors

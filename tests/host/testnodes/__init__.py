@@ -51,4 +51,40 @@ class FFTestLatent:
         return ({"samples": torch.randn(batch, channels, height, width, generator=g)},)
 
 
-NODE_CLASS_MAPPINGS = {"FFTestConditioning": FFTestConditioning, "FFTestLatent": FFTestLatent}
+class FFTestTinyFlux:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "load"
+    RETURN_TYPES = ("MODEL",)
+    DESCRIPTION = "A truly tiny FLUX (width 64) built by ComfyUI's own Flux classes from an explicit config."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31}),
+                             "schnell": ("BOOLEAN", {"default": False})}}
+
+    def load(self, seed, schnell):
+        import fixtures  # scripts/ is on sys.path wherever these test nodes are loaded
+        return (fixtures.tiny_flux(seed, schnell=schnell),)
+
+
+CAPTURED = {}
+
+
+class FFTestCapture:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "capture"
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+    DESCRIPTION = "Keeps a copy of a latent in this process (CAPTURED[label]) so tests can compare tensors."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"latent": ("LATENT",), "label": ("STRING", {"default": "out"})}}
+
+    def capture(self, latent, label):
+        CAPTURED[label] = latent["samples"].detach().clone()
+        return {"ui": {"text": [f"{label}: {list(latent['samples'].shape)}"]}}
+
+
+NODE_CLASS_MAPPINGS = {"FFTestCapture": FFTestCapture, "FFTestConditioning": FFTestConditioning, "FFTestLatent": FFTestLatent,
+                       "FFTestTinyFlux": FFTestTinyFlux}
