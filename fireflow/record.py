@@ -27,6 +27,7 @@ class InversionRecord:
     model_fingerprint: str
     guidance: Optional[float]
     nfe: int
+    features: Optional[object] = None  # a frozen FeatureStore when an Attention Feature Cache was connected
 
     @property
     def steps(self) -> int:
@@ -39,6 +40,17 @@ class InversionRecord:
         g = ", ".join(f"{v:.4f}" for v in self.grid)
         return (f"{self.solver}, {self.steps} steps, {self.nfe} evaluations, latent {list(self.latent_shape)}, "
                 f"grid [{g}]")
+
+    def check_grid(self, grid, solver) -> None:
+        """Refuse a sampling grid or solver other than the recorded ones (features are keyed by step)."""
+        g = tuple(float(v) for v in grid)
+        if solver != self.solver:
+            raise ValueError(f"the inversion used the {self.solver} solver but the sampler uses {solver}: features are "
+                             "keyed by evaluation, so sample with the same solver (connect the INVERSION to the sampler)")
+        if len(g) != len(self.grid) or max(abs(a - b) for a, b in zip(g, self.grid)) > 1e-6:
+            raise ValueError(f"the sampler walks {len(g) - 1} steps on another grid than the inversion "
+                             f"({self.steps} steps): connect the Inverter's INVERSION output to the FireFlow Sampler "
+                             "(or use the same steps, schedule and sigmas)")
 
     def check_latent(self, shape) -> None:
         """Refuse a latent whose shape differs from the inverted one (size, batch or channels)."""

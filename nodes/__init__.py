@@ -2,12 +2,15 @@
 
 Node IDs are permanent (prefix "FireFlow"); display names may change.
 """
+from .editing_nodes import FireFlowFeatureCache, FireFlowVInjection
 from .sampling_nodes import FireFlowInverter, FireFlowSampler, FireFlowSolverSampler
 
 REGISTRY = (
     ("FireFlowInverter", FireFlowInverter, "FireFlow Inverter"),
     ("FireFlowSampler", FireFlowSampler, "FireFlow Sampler"),
     ("FireFlowSolverSampler", FireFlowSolverSampler, "FireFlow Solver (SAMPLER)"),
+    ("FireFlowFeatureCache", FireFlowFeatureCache, "Attention Feature Cache"),
+    ("FireFlowVInjection", FireFlowVInjection, "V-Injection Patch"),
 )
 NODE_CLASS_MAPPINGS = {node_id: cls for node_id, cls, _ in REGISTRY}
 NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, _, name in REGISTRY}

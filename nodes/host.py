@@ -20,6 +20,7 @@ from ..fireflow.solvers import integrate
 
 log = logging.getLogger("fireflow")
 PACK_KEY = "fireflow"
+INJECTION_KEY = "fireflow_injection_check"
 
 
 class RawVelocitySampling(torch.nn.Module):
@@ -79,23 +80,28 @@ def to_velocity(out, x, t, raw):
 
 
 class EvalContext:
-    """Which evaluation is running: pass name ('invert' or 'sample'), step index, call (0 first, 1 mid), t."""
-    __slots__ = ("pass_name", "step", "call", "t", "nfe")
+    """Which evaluation is running: pass ('invert' for ascending sigmas, else 'sample'), step, call (0 first,
+    1 mid), t; plus per-run counters (nfe, stats) that hooks may fill. One per sampling run."""
+    __slots__ = ("pass_name", "step", "call", "t", "nfe", "stats")
 
-    def __init__(self, pass_name):
-        self.pass_name, self.step, self.call, self.t, self.nfe = pass_name, -1, -1, None, 0
+    def __init__(self):
+        self.pass_name, self.step, self.call, self.t, self.nfe, self.stats = None, -1, -1, None, 0, {}
 
     def __deepcopy__(self, memo):
         return self
 
 
 def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, solver="fireflow",
-                          pass_name="sample", on_eval=None):
+                          on_eval=None, context=None):
     """KSAMPLER sampler function: walk `sigmas` with a core solver, publishing the EvalContext per evaluation."""
     extra_args = dict(extra_args or {})
     options = extra_args.get("model_options", {})
     topts = dict(options.get("transformer_options", {}))
-    ctx = EvalContext(pass_name)
+    ctx = context if context is not None else EvalContext()
+    ctx.pass_name = "invert" if float(sigmas[0]) < float(sigmas[-1]) else "sample"
+    check = topts.get(INJECTION_KEY)
+    if check is not None and ctx.pass_name == "sample":
+        check(sigmas, solver, x.shape)
     topts[PACK_KEY] = ctx
     extra_args["model_options"] = {**options, "transformer_options": topts}
     raw = bool(getattr(model.inner_model.inner_model.model_sampling, "fireflow_raw_velocity", False))
@@ -150,9 +156,11 @@ class FlowKSampler(comfy.samplers.KSAMPLER):
                                      disable=disable_pbar, **self.extra_options)
 
 
-def flow_sampler(solver, pass_name="sample", on_eval=None):
-    """A SAMPLER object for SamplerCustom / SamplerCustomAdvanced or the pack's own nodes."""
-    opts = {"solver": solver, "pass_name": pass_name}
+def flow_sampler(solver, on_eval=None, context=None):
+    """A SAMPLER object for SamplerCustom / SamplerCustomAdvanced, or for the pack's own nodes (with a context)."""
+    opts = {"solver": solver}
     if on_eval is not None:
         opts["on_eval"] = on_eval
+    if context is not None:
+        opts["context"] = context
     return FlowKSampler(flow_sampler_function, extra_options=opts)

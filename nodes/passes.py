@@ -10,9 +10,9 @@ import comfy.utils
 import latent_preview
 import node_helpers
 
-from ..fireflow.schedules import check_grid, flux_grid, image_tokens, inversion_grid
+from ..fireflow.schedules import check_grid, flux_grid, image_tokens
 from ..fireflow.solvers import get_solver
-from .host import flow_sampler, require_flow_model, velocity_model
+from .host import EvalContext, flow_sampler, velocity_model
 
 log = logging.getLogger("fireflow")
 SCHEDULES = ("auto", "flux_shift", "linear")
@@ -44,7 +44,11 @@ def check_channels(model, samples, node):
                          "encode the image with this model's VAE")
 
 
-def check_conditioning(conditioning, samples, node):
+def check_conditioning(conditioning, samples, node, prompt_batches=False):
+    """Refuse empty or malformed conditioning; return the largest conditioning batch.
+
+    prompt_batches: also accept a multiple of the latent batch (the sampler then edits each latent once per prompt).
+    """
     if not conditioning:
         raise ValueError(f"{node}: the conditioning is empty; connect a text encoder (CLIPTextEncode) output")
     for c in conditioning:
@@ -52,9 +56,12 @@ def check_conditioning(conditioning, samples, node):
         if t.ndim != 3 or t.shape[1] == 0:
             raise ValueError(f"{node}: a conditioning tensor has shape {list(t.shape)}; expected [batch, tokens, dim]"
                              " with at least one token")
-        if t.shape[0] not in (1, samples.shape[0]):
-            raise ValueError(f"{node}: conditioning batch {t.shape[0]} does not match latent batch {samples.shape[0]}"
-                             " (use batch 1 conditioning, or as many as latents)")
+        n = samples.shape[0]
+        if t.shape[0] not in (1, n) and not (prompt_batches and t.shape[0] % n == 0):
+            more = ", or a multiple of it to edit with several prompts" if prompt_batches else ""
+            raise ValueError(f"{node}: conditioning batch {t.shape[0]} does not match latent batch {n}"
+                             f" (use batch 1 conditioning, or as many as latents{more})")
+    return max(c[0].shape[0] for c in conditioning)
 
 
 def with_guidance(conditioning, guidance):
@@ -87,40 +94,41 @@ def resolve_grid(model, samples, steps, schedule, sigmas):
 
 
 def model_fingerprint(model) -> str:
-    """Family, config and a sample of the weights: tells two different models apart without hashing gigabytes."""
+    """Family, config and a sample of the base weights: tells models apart without hashing gigabytes.
+
+    Weights that a loaded LoRA patched in place are read from the patcher's backup, so the fingerprint does not
+    depend on which clone happens to be loaded.
+    """
     dm = model.model.diffusion_model
     h = hashlib.sha256(type(model.model).__name__.encode())
     h.update(repr(sorted(getattr(model.model, "model_config").unet_config.items())).encode())
+    backup = getattr(model, "backup", {}) or {}
     for name, p in list(dm.state_dict().items())[:4]:
+        saved = backup.get("diffusion_model." + name)
+        p = saved.weight if saved is not None else p
         flat = p.detach().reshape(-1)[:256].to("cpu", torch.float32)
         h.update(name.encode() + flat.numpy().tobytes())
     return h.hexdigest()[:16]
 
 
-def run_pass(model, conditioning, samples, grid, solver, pass_name, node, patcher=None):
-    """Walk `grid` (ascending: inversion) from `samples` with the core solver. Returns the new latent samples.
+def run_pass(model, conditioning, samples, grid, solver, node, install=None):
+    """Walk `grid` (ascending: inversion) from `samples` with the core solver; returns (samples, nfe, context).
 
-    The model is cloned (raw-velocity object patch) and driven through ComfyUI's CFGGuider, so model loading,
-    memory management, wrappers and patches apply. Progress counts model evaluations; previews show x0 estimates.
+    The model is cloned (raw-velocity object patch, plus `install(clone)` hooks) and driven through ComfyUI's
+    CFGGuider, so model loading, memory management, wrappers and patches apply. Progress counts model evaluations;
+    previews show x0 estimates.
     """
-    rule = get_solver(solver)
-    steps = len(grid) - 1
-    nfe = rule.nfe(steps)
-    m = velocity_model(patcher or model)
+    nfe = get_solver(solver).nfe(len(grid) - 1)
+    m = velocity_model(model)
+    if install is not None:
+        install(m)
     guider = comfy.samplers.CFGGuider(m)
     guider.inner_set_conds({"positive": conditioning})
     guider.set_cfg(1.0)
     preview = latent_preview.prepare_callback(m, nfe)
-    x0_holder = {}
-
-    def on_eval(i, x0):
-        x0_holder["x0"] = x0
-        preview(i - 1, x0, None, nfe)
-
-    sampler = flow_sampler(solver, pass_name, on_eval=on_eval)
-    sigmas = grid.to(torch.float32)
-    noise = torch.zeros_like(samples)
-    out = guider.sample(noise, samples, sampler, sigmas, callback=None, disable_pbar=True, seed=0)
-    out = out.to(comfy.model_management.intermediate_device())
-    log.info("[FireFlow] %s: %s, %d steps, %d evaluations", node, solver, steps, nfe)
-    return out, nfe
+    ctx = EvalContext()
+    sampler = flow_sampler(solver, on_eval=lambda i, x0: preview(i - 1, x0, None, nfe), context=ctx)
+    out = guider.sample(torch.zeros_like(samples), samples, sampler, grid.to(torch.float32), callback=None,
+                        disable_pbar=True, seed=0)
+    log.info("[FireFlow] %s: %s, %d steps, %d evaluations", node, solver, len(grid) - 1, ctx.nfe)
+    return out.to(comfy.model_management.intermediate_device()), ctx.nfe, ctx

@@ -1,12 +1,21 @@
 """FireFlow Inverter, FireFlow Sampler and the solver SAMPLER node."""
+import logging
+
 import torch
 
+import comfy.model_management
+
+from ..fireflow.features import CacheSpec, FeatureStore
 from ..fireflow.record import InversionRecord, tensor_fingerprint
-from ..fireflow.schedules import inversion_grid
+from ..fireflow.schedules import image_tokens, inversion_grid
 from ..fireflow.solvers import SOLVER_NAMES, SOLVERS
-from .host import flow_sampler, require_flow_model
-from .passes import (KEEP_GUIDANCE, SCHEDULES, check_channels, check_conditioning, check_latent, model_fingerprint,
-                     resolve_grid, run_pass, with_guidance)
+from .attention import flux_blocks, install, recorder
+from .editing_nodes import human_bytes
+from .host import INJECTION_KEY, flow_sampler, require_flow_model
+from .passes import (SCHEDULES, check_channels, check_conditioning, check_latent, model_fingerprint, resolve_grid,
+                     run_pass, with_guidance)
+
+log = logging.getLogger("fireflow")
 
 CATEGORY = "FireFlow"
 INVERSION = "FIREFLOW_INVERSION"
@@ -50,10 +59,13 @@ class FireFlowInverter:
                 "schedule": (SCHEDULES, {"default": "auto", "tooltip": SCHEDULE_TIP}),
                 "sigmas": ("SIGMAS", {"tooltip": "Optional descending sigmas ending at 0 to use instead of the "
                                                  "built-in grid (the inverter walks them backwards)."}),
+                "feature_cache": ("FIREFLOW_CACHE", {"tooltip": "Connect an Attention Feature Cache to record the "
+                                                                "attention features an edit needs (V-Injection)."}),
             },
         }
 
-    def invert(self, model, conditioning, latent, steps, solver, guidance, schedule="auto", sigmas=None):
+    def invert(self, model, conditioning, latent, steps, solver, guidance, schedule="auto", sigmas=None,
+               feature_cache=None):
         node = "FireFlow Inverter"
         require_flow_model(model, node)
         samples = check_latent(latent, node)
@@ -62,15 +74,42 @@ class FireFlowInverter:
         if solver not in SOLVERS:
             raise ValueError(f"{node}: unknown solver {solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
         grid = resolve_grid(model, samples, steps, schedule, sigmas)
+        store = None
+        if feature_cache is not None:
+            store = self._feature_store(model, feature_cache, samples, conditioning, grid, solver, node)
         cond = with_guidance(conditioning, guidance)
-        inverted, nfe = run_pass(model, cond, samples, inversion_grid(grid), solver, "invert", node)
+        hooks = (lambda m: install(m, store.plan.blocks, recorder(store))) if store is not None else None
+        inverted, nfe, _ = run_pass(model, cond, samples, inversion_grid(grid), solver, node, install=hooks)
         record = InversionRecord(
             grid=tuple(float(v) for v in grid.to(torch.float32).tolist()), solver=solver,
             latent_shape=tuple(samples.shape), latent_fingerprint=tensor_fingerprint(samples),
-            model_fingerprint=model_fingerprint(model), guidance=None if guidance < 0 else float(guidance), nfe=nfe)
+            model_fingerprint=model_fingerprint(model), guidance=None if guidance < 0 else float(guidance), nfe=nfe,
+            features=store.freeze() if store is not None else None)
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"] = inverted
-        return {"ui": _summary(f"inverted: {record.describe()}"), "result": (out, record)}
+        text = f"inverted: {record.describe()}"
+        if store is not None:
+            text += (f"; recorded {store.plan.entries} feature tensors ({', '.join(store.plan.spec.features)}) in "
+                     f"{store.plan.describe_blocks()}: {human_bytes(store.nbytes)} on {store.device}")
+        return {"ui": _summary(text), "result": (out, record)}
+
+    @staticmethod
+    def _feature_store(model, spec, samples, conditioning, grid, solver, node):
+        """Resolve the cache spec for this model and grid, report the estimate, and make the empty store."""
+        if not isinstance(spec, CacheSpec):
+            raise ValueError(f"{node}: feature_cache must come from an Attention Feature Cache node")
+        n_double, n_single = flux_blocks(model, node)
+        plan = spec.resolve(n_double, n_single, len(grid) - 1, solver)
+        dm = model.model.diffusion_model
+        heads, head_dim = dm.num_heads, dm.hidden_size // dm.num_heads
+        dtype = model.model.manual_cast_dtype or model.model.get_dtype()
+        L = image_tokens(samples.shape[-2], samples.shape[-1])
+        T = max(c[0].shape[1] for c in conditioning)
+        estimate = plan.estimate_bytes(samples.shape[0], heads, head_dim, T, L, dtype)
+        log.info("[FireFlow] %s: recording %d tensors in %s, about %s", node, plan.entries, plan.describe_blocks(),
+                 human_bytes(estimate))
+        device = "cpu" if spec.device == "cpu" else comfy.model_management.get_torch_device()
+        return FeatureStore(plan, L, device, dtype)
 
 
 class FireFlowSampler:
@@ -111,7 +150,7 @@ class FireFlowSampler:
         require_flow_model(model, node)
         samples = check_latent(latent, node)
         check_channels(model, samples, node)
-        check_conditioning(conditioning, samples, node)
+        cond_batch = check_conditioning(conditioning, samples, node, prompt_batches=True)
         if inversion is not None:
             if not isinstance(inversion, InversionRecord):
                 raise ValueError(f"{node}: the inversion input is not a FireFlow inversion record")
@@ -123,13 +162,25 @@ class FireFlowSampler:
                                  "inverted_latent, or generate with SamplerCustomAdvanced + RandomNoise + the "
                                  "FireFlow Solver SAMPLER")
             grid = resolve_grid(model, samples, steps, schedule, sigmas)
+        if cond_batch > samples.shape[0]:  # one inversion, several target prompts in one pass
+            samples = samples.repeat(cond_batch // samples.shape[0], 1, 1, 1)
+        check = model.model_options.get("transformer_options", {}).get(INJECTION_KEY)
+        if check is not None:
+            check(grid, solver, samples.shape, inversion)
         cond = with_guidance(conditioning, guidance)
-        out_samples, nfe = run_pass(model, cond, samples, grid, solver, "sample", node)
+        out_samples, nfe, ctx = run_pass(model, cond, samples, grid, solver, node)
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"] = out_samples
         g = ", ".join(f"{v:.4f}" for v in grid.tolist())
-        return {"ui": _summary(f"sampled: {solver}, {len(grid) - 1} steps, {nfe} evaluations, grid [{g}]"),
-                "result": (out,)}
+        text = f"sampled: {solver}, {len(grid) - 1} steps, {nfe} evaluations, grid [{g}]"
+        hits = ctx.stats.get("hits")
+        if hits:
+            evals = sorted({(s, c) for s, c, _, _ in hits})
+            text_mode = "text tokens replaced" if all(ctx.stats["text_replaced"]) else "text tokens kept (lengths differ)"
+            text += f"; injected {len(hits)} block calls at (step, call) {evals}, {text_mode}"
+        elif check is not None:
+            text += "; no features injected (inject_steps 0)"
+        return {"ui": _summary(text), "result": (out,)}
 
 
 class FireFlowSolverSampler:

@@ -1,0 +1,195 @@
+"""The attention-feature store: what is recorded during inversion for the edit to consume (ALGORITHM.md 4-5).
+
+Keys are integers (inversion step, call, block kind, block index, feature), never float times. Only entries that the
+edit will consume are recorded. Storage dtype and device are chosen up front; the bytes held are counted.
+"""
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+import torch
+
+from .injection import CALL_POLICIES, FEATURES, TEXT_POLICIES, injection_map
+
+DOUBLE, SINGLE = 0, 1
+KIND_NAMES = {DOUBLE: "double", SINGLE: "single"}
+STORAGE_DTYPES = {"model": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8": torch.float8_e4m3fn}
+STORAGE_DEVICES = ("auto", "gpu", "cpu")
+FP8_MAX = 448.0  # largest finite float8_e4m3fn
+
+
+def parse_blocks(spec, count, kind):
+    """'all', 'none' or '' (no blocks), or comma-separated indices and inclusive ranges: '20-37', '0,2,5-7'."""
+    text = (spec or "").strip().lower()
+    if text in ("", "none"):
+        return ()
+    if text == "all":
+        return tuple(range(count))
+    out = set()
+    for part in text.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        if not lo.strip().isdigit() or (sep and not hi.strip().isdigit()):
+            raise ValueError(f"{kind}_blocks {spec!r}: '{part}' is not an index or a range like 20-37 "
+                             "(use 'all', 'none', or e.g. '0-9, 20-37')")
+        a, b = int(lo), int(hi) if sep else int(lo)
+        if a > b:
+            raise ValueError(f"{kind}_blocks {spec!r}: the range '{part}' runs backwards; write {b}-{a}")
+        if b >= count:
+            raise ValueError(f"{kind}_blocks {spec!r}: this model has {count} {kind}-stream blocks (0-{count - 1})")
+        out.update(range(a, b + 1))
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """What the Attention Feature Cache node asks the Inverter to record (independent of the model)."""
+    features: Tuple[str, ...] = ("v",)
+    single_blocks: str = "all"
+    double_blocks: str = ""
+    inject_steps: int = 1
+    calls: str = "reference"
+    text_tokens: str = "auto"
+    device: str = "auto"
+    dtype: str = "model"
+
+    def __post_init__(self):
+        if not self.features or any(f not in FEATURES for f in self.features):
+            raise ValueError(f"record at least one of q, k, v; got {list(self.features)}")
+        for name, value, allowed in (("calls", self.calls, CALL_POLICIES), ("text_tokens", self.text_tokens,
+                                     TEXT_POLICIES), ("device", self.device, STORAGE_DEVICES),
+                                     ("dtype", self.dtype, tuple(STORAGE_DTYPES))):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        if int(self.inject_steps) < 1:
+            raise ValueError(f"inject_steps must be at least 1 to record anything; got {self.inject_steps}")
+
+    def resolve(self, n_double, n_single, steps, solver):
+        """The concrete plan for a model with these block counts, a grid of `steps` and a solver."""
+        if self.inject_steps > steps:
+            raise ValueError(f"inject_steps ({self.inject_steps}) is larger than the inverted steps ({steps}): "
+                             "lower inject_steps on the Attention Feature Cache or invert with more steps")
+        blocks = tuple((DOUBLE, i) for i in parse_blocks(self.double_blocks, n_double, "double")) + \
+            tuple((SINGLE, i) for i in parse_blocks(self.single_blocks, n_single, "single"))
+        if not blocks:
+            raise ValueError("no blocks selected: set single_blocks (e.g. 'all') or double_blocks")
+        inj = injection_map(steps, self.inject_steps, solver, self.calls)
+        return RecordPlan(spec=self, blocks=blocks, steps=steps, solver=solver,
+                          injection=tuple(sorted(inj.items())))
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    """A CacheSpec resolved against a model and a grid: blocks, and {(edit step, call): (inversion step, call)}."""
+    spec: CacheSpec
+    blocks: Tuple[Tuple[int, int], ...]
+    steps: int
+    solver: str
+    injection: Tuple[Tuple[Tuple[int, int], Tuple[int, int]], ...]
+
+    @property
+    def sources(self):
+        """Inversion evaluations (step, call) whose features are consumed."""
+        return frozenset(src for _, src in self.injection)
+
+    def injection_for(self, inject_steps):
+        return {dst: src for dst, src in self.injection if dst[0] < inject_steps}
+
+    @property
+    def entries(self):
+        return len(self.sources) * len(self.blocks) * len(self.spec.features)
+
+    def element_bytes(self, model_dtype):
+        dt = STORAGE_DTYPES[self.spec.dtype] or model_dtype
+        return torch.empty((), dtype=dt).element_size()
+
+    def estimate_bytes(self, batch, heads, head_dim, text_tokens, image_tokens, model_dtype):
+        tokens = image_tokens + (0 if self.spec.text_tokens == "image_only" else text_tokens)
+        return self.entries * batch * heads * tokens * head_dim * self.element_bytes(model_dtype)
+
+    def describe_blocks(self):
+        parts = []
+        for kind in (DOUBLE, SINGLE):
+            idx = [i for k, i in self.blocks if k == kind]
+            if idx:
+                parts.append(f"{KIND_NAMES[kind]} {_ranges(idx)}")
+        return ", ".join(parts)
+
+
+def _ranges(idx):
+    out, start = [], idx[0]
+    for a, b in zip(idx, idx[1:] + [None]):
+        if b != a + 1:
+            out.append(f"{start}-{a}" if a != start else f"{a}")
+            start = b
+    return ",".join(out)
+
+
+class FeatureStore:
+    """Recorded tensors keyed (inversion step, call, block kind, block index, feature index); frozen once filled.
+
+    Tensors are kept as [B, heads, tokens, head_dim] in the storage dtype (fp8 with one scale per tensor).
+    """
+
+    def __init__(self, plan: RecordPlan, image_tokens: int, device, model_dtype):
+        self.plan = plan
+        self.image_tokens = image_tokens
+        self.text_tokens = None
+        self.device = torch.device(device)
+        self.model_dtype = model_dtype
+        self._tensors: Dict[tuple, torch.Tensor] = {}
+        self._scales: Dict[tuple, float] = {}
+        self._frozen = False
+
+    def wants(self, step, call):
+        return not self._frozen and (step, call) in self.plan.sources
+
+    def put(self, step, call, kind, block, q, k, v):
+        """Record the features of one attention call ([B, heads, T + L, head_dim], text tokens first)."""
+        if self._frozen:
+            raise RuntimeError("the feature store is frozen")
+        self.text_tokens = v.shape[2] - self.image_tokens
+        for f in self.plan.spec.features:
+            t = {"q": q, "k": k, "v": v}[f].detach()
+            if self.plan.spec.text_tokens == "image_only":
+                t = t[:, :, -self.image_tokens:]
+            self._store((step, call, kind, block, FEATURES.index(f)), t)
+
+    def _store(self, key, t):
+        dtype = STORAGE_DTYPES[self.plan.spec.dtype]
+        if dtype == torch.float8_e4m3fn:
+            scale = float(t.abs().max().float().clamp_min(1e-12)) / FP8_MAX
+            self._scales[key] = scale
+            t = (t.float() / scale).to(torch.float8_e4m3fn)
+        out = t.to(device=self.device, dtype=dtype or t.dtype, copy=True).contiguous()
+        if self.device.type == "cpu" and torch.cuda.is_available():
+            out = out.pin_memory()
+        self._tensors[key] = out
+
+    def freeze(self):
+        missing = self.plan.entries - len(self._tensors)
+        if missing:
+            raise RuntimeError(f"{missing} planned feature entries were not recorded: the model's blocks were not "
+                               "reached (is the model a FLUX with the selected blocks?)")
+        self._frozen = True
+        return self
+
+    def get(self, step, call, kind, block):
+        """{feature name: tensor} for one block at one inversion evaluation (dequantised when stored in fp8)."""
+        out = {}
+        for f in self.plan.spec.features:
+            key = (step, call, kind, block, FEATURES.index(f))
+            t = self._tensors[key]
+            if key in self._scales:
+                t = t.to(self.model_dtype) * self._scales[key]
+            out[f] = t
+        return out
+
+    @property
+    def nbytes(self):
+        return sum(t.numel() * t.element_size() for t in self._tensors.values())
+
+    def items(self):
+        return self._tensors.items()
+
+    def __deepcopy__(self, memo):
+        return self

@@ -1,0 +1,138 @@
+"""Attention Feature Cache and V-Injection Patch: editing by re-using inversion's attention features."""
+import logging
+
+import torch
+
+from ..fireflow.features import STORAGE_DEVICES, STORAGE_DTYPES, CacheSpec
+from ..fireflow.injection import CALL_POLICIES, MODES, TEXT_POLICIES, Strategy, apply_strategy
+from ..fireflow.record import InversionRecord
+from .attention import flux_blocks, injector, install
+from .host import INJECTION_KEY
+from .passes import model_fingerprint
+
+log = logging.getLogger("fireflow")
+CATEGORY = "FireFlow"
+CACHE = "FIREFLOW_CACHE"
+INVERSION = "FIREFLOW_INVERSION"
+
+
+def human_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+
+
+class FireFlowFeatureCache:
+    DESCRIPTION = ("Says what the FireFlow Inverter records for editing: which attention features (V by default), "
+                   "in which blocks, for how many editing steps, at which evaluations, and where they are kept. "
+                   "Only what the edit will consume is stored; the Inverter reports the estimate and the bytes held. "
+                   "Defaults reproduce the FireFlow paper (V of all 38 single-stream blocks, 1 step, midpoint calls).")
+    CATEGORY = CATEGORY
+    FUNCTION = "make"
+    RETURN_TYPES = (CACHE,)
+    RETURN_NAMES = ("feature_cache",)
+    OUTPUT_TOOLTIPS = ("Connect to the FireFlow Inverter's feature_cache input.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "record_v": ("BOOLEAN", {"default": True, "tooltip": "Record V (needed by replace_v / add_v, the default "
+                                                                 "editing strategy)."}),
+            "record_q": ("BOOLEAN", {"default": False, "tooltip": "Record Q (for add_q / replace_q variants)."}),
+            "record_k": ("BOOLEAN", {"default": False, "tooltip": "Record K (for add_k / replace_k variants)."}),
+            "single_blocks": ("STRING", {"default": "all", "tooltip": "Single-stream blocks: 'all' (FireFlow), "
+                                         "'20-37' (RF-Edit), a list like '0-9, 30-37', or 'none'. FLUX has 38."}),
+            "double_blocks": ("STRING", {"default": "none", "tooltip": "Double-stream blocks (FLUX has 19, 0-18); the "
+                                         "reference uses none."}),
+            "inject_steps": ("INT", {"default": 1, "min": 1, "max": 1000, "tooltip": "How many of the first (noisiest) "
+                                     "editing steps will receive features. FireFlow: 1; RF-Edit: 2-8. More keeps more "
+                                     "of the source structure and follows the prompt less."}),
+            "calls": (CALL_POLICIES, {"default": "reference", "tooltip": "Which evaluations inside a step. reference: "
+                      "as each method's code does (FireFlow: midpoint calls only; RF-Solver: both). mid: midpoint "
+                      "only. both: the step-start call too."}),
+            "text_tokens": (TEXT_POLICIES, {"default": "auto", "tooltip": "auto: image tokens always, text tokens too "
+                            "when both prompts have the same token count (the reference replaces the whole sequence). "
+                            "image_only: never text (stores less). full: whole sequence, error if lengths differ."}),
+            "device": (STORAGE_DEVICES, {"default": "auto", "tooltip": "Where features are kept: auto/gpu on the "
+                       "compute device (fastest), cpu in (pinned) host memory (saves VRAM)."}),
+            "dtype": (tuple(STORAGE_DTYPES), {"default": "model", "tooltip": "Storage precision: model (as computed), "
+                      "fp16, bf16, or fp8 (half the bytes of bf16, per-tensor scale)."}),
+        }}
+
+    def make(self, record_v, record_q, record_k, single_blocks, double_blocks, inject_steps, calls, text_tokens,
+             device, dtype):
+        features = tuple(f for f, on in (("q", record_q), ("k", record_k), ("v", record_v)) if on)
+        if not features:
+            raise ValueError("Attention Feature Cache: record at least one of V, Q, K")
+        return (CacheSpec(features=features, single_blocks=single_blocks, double_blocks=double_blocks,
+                          inject_steps=inject_steps, calls=calls, text_tokens=text_tokens, device=device, dtype=dtype),)
+
+
+class FireFlowVInjection:
+    DESCRIPTION = ("Returns a clone of the MODEL that, during the FireFlow Sampler's first inject steps, puts the "
+                   "attention features recorded by the Inverter back in (replace V by default: FireFlow / RF-Edit "
+                   "editing). The input MODEL is not changed; other patches and attention overrides keep working.")
+    CATEGORY = CATEGORY
+    FUNCTION = "patch"
+    RETURN_TYPES = ("MODEL",)
+    OUTPUT_TOOLTIPS = ("Use this model in the FireFlow Sampler (with the same INVERSION).",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        mode_tip = "keep: leave the editing pass's {f}; replace: use the recorded {f}; add: {f} + ratio x recorded {f}."
+        req = {
+            "model": ("MODEL", {"tooltip": "The model used for the inversion."}),
+            "inversion": (INVERSION, {"tooltip": "The Inverter's INVERSION output, recorded with a feature cache."}),
+            "inject_steps": ("INT", {"default": -1, "min": -1, "max": 1000, "tooltip": "Editing steps that receive "
+                                     "features: -1 = as recorded; 0 = none (plain sampling); at most as recorded."}),
+        }
+        for f, default in (("v", "replace"), ("q", "keep"), ("k", "keep")):
+            req[f"{f}_mode"] = (MODES, {"default": default, "tooltip": mode_tip.format(f=f.upper())})
+        for f in ("v", "q", "k"):
+            req[f"{f}_ratio"] = ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.05,
+                                           "tooltip": f"Weight of the recorded {f.upper()} when {f}_mode is add."})
+        return {"required": req}
+
+    def patch(self, model, inversion, inject_steps, v_mode, q_mode, k_mode, v_ratio, q_ratio, k_ratio):
+        node = "V-Injection Patch"
+        if not isinstance(inversion, InversionRecord):
+            raise ValueError(f"{node}: the inversion input is not a FireFlow inversion record")
+        store = inversion.features
+        if store is None:
+            raise ValueError(f"{node}: this inversion recorded no attention features: connect an Attention Feature "
+                             "Cache to the Inverter's feature_cache input")
+        flux_blocks(model, node)
+        if model_fingerprint(model) != inversion.model_fingerprint:
+            raise ValueError(f"{node}: the features were recorded with another model (fingerprint "
+                             f"{inversion.model_fingerprint}, this model {model_fingerprint(model)}): connect the "
+                             "model that was used for the inversion")
+        strategy = Strategy(q=q_mode, k=k_mode, v=v_mode, q_ratio=q_ratio, k_ratio=k_ratio, v_ratio=v_ratio)
+        plan = store.plan
+        missing = [f.upper() for f in strategy.used if f not in plan.spec.features]
+        if missing:
+            raise ValueError(f"{node}: {strategy.describe()} needs {', '.join(missing)}, which the Attention Feature "
+                             f"Cache did not record (recorded: {', '.join(f.upper() for f in plan.spec.features)})")
+        recorded = plan.spec.inject_steps
+        steps = recorded if inject_steps < 0 else inject_steps
+        if steps > recorded:
+            raise ValueError(f"{node}: inject_steps ({steps}) is larger than the recorded steps ({recorded}): raise "
+                             "inject_steps on the Attention Feature Cache and invert again, or lower it here")
+        m = model.clone()
+        plan_map = plan.injection_for(steps)
+        if plan_map and strategy.used:
+            install(m, plan.blocks, injector(plan_map, store, strategy, apply_strategy))
+
+            def check(sigmas, solver, shape, record=None):
+                if record is not None and record.latent_fingerprint != inversion.latent_fingerprint:
+                    raise ValueError("the V-Injection model carries features of another inversion than the one "
+                                     "connected to the sampler: connect the same Inverter output to both")
+                inversion.check_grid(sigmas.detach().to("cpu", torch.float32).tolist(), solver)
+                if tuple(shape[1:]) != tuple(inversion.latent_shape[1:]) or shape[0] % inversion.latent_shape[0]:
+                    inversion.check_latent(shape)
+            topts = m.model_options.setdefault("transformer_options", {})
+            topts[INJECTION_KEY] = check
+        summary = (f"{strategy.describe()} in {plan.describe_blocks()}: {len(plan_map)} evaluation(s) per block "
+                   f"{sorted(plan_map)} (step, call); {human_bytes(store.nbytes)} held")
+        log.info("[FireFlow] %s: %s", node, summary)
+        return {"ui": {"text": [summary]}, "result": (m,)}
