@@ -193,3 +193,24 @@ class FeatureStore:
 
     def __deepcopy__(self, memo):
         return self
+
+    def scales(self):
+        return dict(self._scales)
+
+    @classmethod
+    def restore(cls, plan, image_tokens, text_tokens, device, model_dtype, tensors, scales):
+        """A frozen store from saved tensors (see storage.py); refuses missing or unexpected entries."""
+        store = cls(plan, image_tokens, device, model_dtype)
+        store.text_tokens = text_tokens
+        wanted = {(s, c, k, b, FEATURES.index(f)) for s, c in plan.sources for k, b in plan.blocks
+                  for f in plan.spec.features}
+        if set(tensors) != wanted:
+            raise ValueError(f"the file holds {len(tensors)} feature tensors but its plan needs {len(wanted)}")
+        fp8 = STORAGE_DTYPES[plan.spec.dtype] == torch.float8_e4m3fn
+        if set(scales) != (wanted if fp8 else set()) or not all(0 < float(v) < float("inf") for v in scales.values()):
+            raise ValueError("the fp8 scales do not match the feature tensors")
+        for key, t in tensors.items():
+            store._tensors[key] = t.to(device)
+        store._scales = {k: float(v) for k, v in scales.items()}
+        store._frozen = True
+        return store

@@ -3,6 +3,7 @@
 Node IDs are permanent (prefix "FireFlow"); display names may change.
 """
 from .editing_nodes import FireFlowFeatureCache, FireFlowVInjection
+from .file_nodes import FireFlowLoadInversion, FireFlowSaveInversion
 from .sampling_nodes import FireFlowInverter, FireFlowSampler, FireFlowSolverSampler
 
 REGISTRY = (
@@ -11,6 +12,8 @@ REGISTRY = (
     ("FireFlowSolverSampler", FireFlowSolverSampler, "FireFlow Solver (SAMPLER)"),
     ("FireFlowFeatureCache", FireFlowFeatureCache, "Attention Feature Cache"),
     ("FireFlowVInjection", FireFlowVInjection, "V-Injection Patch"),
+    ("FireFlowSaveInversion", FireFlowSaveInversion, "Save Inversion"),
+    ("FireFlowLoadInversion", FireFlowLoadInversion, "Load Inversion"),
 )
 NODE_CLASS_MAPPINGS = {node_id: cls for node_id, cls, _ in REGISTRY}
 NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, _, name in REGISTRY}

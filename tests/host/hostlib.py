@@ -3,8 +3,11 @@
 The pack is loaded through ComfyUI's own custom-node loader from the base directory's custom_nodes/ link.
 """
 import asyncio
+import atexit
 import pathlib
+import shutil
 import sys
+import tempfile
 import uuid
 
 import torch
@@ -15,6 +18,16 @@ import host_env  # noqa: E402
 
 host_env.boot()
 import fixtures  # noqa: E402
+import folder_paths  # noqa: E402
+
+# Each test session gets its own input/output/temp folders (removed at exit), so tests never touch a user's files.
+SCRATCH = pathlib.Path(tempfile.mkdtemp(prefix="fireflow-tests-"))
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
+for _kind in ("input", "output", "temp"):
+    (SCRATCH / _kind).mkdir()
+folder_paths.set_input_directory(str(SCRATCH / "input"))
+folder_paths.set_output_directory(str(SCRATCH / "output"))
+folder_paths.set_temp_directory(str(SCRATCH / "temp"))
 import nodes as comfy_nodes  # noqa: E402  (ComfyUI's nodes module)
 
 PACK_LINK = host_env.BASE / "custom_nodes" / "fireflow"

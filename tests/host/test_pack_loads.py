@@ -1,7 +1,13 @@
 """The pack imports inside the real ComfyUI through its own custom-node loader."""
-from hostlib import PACK_LINK, comfy_nodes
+from hostlib import PACK, PACK_LINK, comfy_nodes
 
-PACK_NODES = ("FireFlowInverter", "FireFlowSampler", "FireFlowSolverSampler")
+PACK_NODES = tuple(node_id for node_id, _, _ in PACK.nodes.REGISTRY)
+
+
+def test_registry_ids_are_prefixed_and_complete():
+    assert all(node_id.startswith("FireFlow") for node_id in PACK_NODES)
+    assert {"FireFlowInverter", "FireFlowSampler", "FireFlowSolverSampler", "FireFlowFeatureCache",
+            "FireFlowVInjection", "FireFlowSaveInversion", "FireFlowLoadInversion"} <= set(PACK_NODES)
 
 
 def test_nodes_registered_by_comfyui_loader():

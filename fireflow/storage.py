@@ -1,0 +1,136 @@
+"""Saving and loading an inversion (inverted latent + record + features) as safetensors. No pickle anywhere.
+
+Layout: tensor "latent" plus one tensor per feature entry named "f.{step}.{call}.{kind}.{block}.{feature}";
+metadata (strings): format, format_version, record (JSON), plan (JSON), fp8 scales (JSON).
+Loading validates everything before building objects: format and version, sizes, names, shapes, dtypes.
+"""
+import json
+import os
+
+import torch
+
+from .features import STORAGE_DTYPES, CacheSpec, FeatureStore, RecordPlan
+from .record import InversionRecord
+
+FORMAT = "fireflow-inversion"
+FORMAT_VERSION = 1
+DEFAULT_MAX_BYTES = 16 * 2 ** 30
+_DTYPE_NAMES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class InversionFileError(ValueError):
+    """A file that is not a valid FireFlow inversion of this format version."""
+
+
+def _key(step, call, kind, block, feat):
+    return f"f.{step}.{call}.{kind}.{block}.{feat}"
+
+
+def save_inversion(path, latent, record: InversionRecord):
+    """Write the inverted latent, the record and its features (if any) to `path` (safetensors)."""
+    from safetensors.torch import save_file
+    tensors = {"latent": latent.detach().to("cpu").contiguous()}
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "record": json.dumps({
+        "grid": list(record.grid), "solver": record.solver, "latent_shape": list(record.latent_shape),
+        "latent_fingerprint": record.latent_fingerprint, "model_fingerprint": record.model_fingerprint,
+        "guidance": record.guidance, "nfe": record.nfe})}
+    store = record.features
+    if store is not None:
+        plan = store.plan
+        meta["plan"] = json.dumps({
+            "spec": {**plan.spec.__dict__, "features": list(plan.spec.features)},
+            "blocks": [list(b) for b in plan.blocks], "steps": plan.steps, "solver": plan.solver,
+            "injection": [[list(d), list(s)] for d, s in plan.injection], "image_tokens": store.image_tokens,
+            "text_tokens": store.text_tokens, "model_dtype": str(store.model_dtype).removeprefix("torch.")})
+        meta["scales"] = json.dumps({_key(*k): v for k, v in store.scales().items()})
+        for key, t in store.items():
+            tensors[_key(*key)] = t.to("cpu").contiguous()
+    save_file(tensors, str(path), metadata=meta)
+
+
+def _fail(path, why):
+    raise InversionFileError(f"{os.path.basename(str(path))}: {why}")
+
+
+def load_inversion(path, device="cpu", max_bytes=DEFAULT_MAX_BYTES):
+    """Read and validate a saved inversion; returns (latent tensor, InversionRecord)."""
+    from safetensors import safe_open
+    size = os.path.getsize(path)
+    if size > max_bytes:
+        _fail(path, f"is {size / 2 ** 30:.2f} GiB, over the {max_bytes / 2 ** 30:.2f} GiB limit (raise max_size_gb "
+                    "if you trust it)")
+    try:
+        handle = safe_open(str(path), framework="pt", device="cpu")
+    except Exception as e:  # safetensors raises its own error types for malformed headers
+        _fail(path, f"is not a readable safetensors file ({type(e).__name__}: {e})")
+    with handle as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != FORMAT:
+            _fail(path, "is not a FireFlow inversion file (no fireflow-inversion metadata)")
+        if meta.get("format_version") != str(FORMAT_VERSION):
+            _fail(path, f"has format version {meta.get('format_version')!r}; this pack reads version "
+                        f"{FORMAT_VERSION}: invert the image again with this version")
+        try:
+            rec = json.loads(meta["record"])
+            plan_meta = json.loads(meta["plan"]) if "plan" in meta else None
+            scales = json.loads(meta.get("scales", "{}"))
+            record = InversionRecord(
+                grid=tuple(float(v) for v in rec["grid"]), solver=str(rec["solver"]),
+                latent_shape=tuple(int(v) for v in rec["latent_shape"]),
+                latent_fingerprint=str(rec["latent_fingerprint"]), model_fingerprint=str(rec["model_fingerprint"]),
+                guidance=None if rec["guidance"] is None else float(rec["guidance"]), nfe=int(rec["nfe"]))
+        except (KeyError, TypeError, ValueError) as e:
+            _fail(path, f"has damaged metadata ({type(e).__name__}: {e})")
+        names = set(f.keys())
+        if "latent" not in names:
+            _fail(path, "holds no latent")
+        latent = f.get_tensor("latent")
+        if tuple(latent.shape) != record.latent_shape or latent.dtype != torch.float32 or not torch.isfinite(latent).all():
+            _fail(path, f"latent {list(latent.shape)} {latent.dtype} does not match its record "
+                        f"{list(record.latent_shape)} or is not finite")
+        features = None
+        if plan_meta is not None:
+            features = _load_features(path, f, names - {"latent"}, plan_meta, scales, record, device)
+        elif names != {"latent"}:
+            _fail(path, "holds feature tensors but no plan")
+    return latent, _with_features(record, features)
+
+
+def _with_features(record, features):
+    import dataclasses
+    return dataclasses.replace(record, features=features)
+
+
+def _load_features(path, f, names, meta, scales, record, device):
+    try:
+        spec = CacheSpec(**{**meta["spec"], "features": tuple(meta["spec"]["features"])})
+        plan = RecordPlan(spec=spec, blocks=tuple((int(k), int(b)) for k, b in meta["blocks"]),
+                          steps=int(meta["steps"]), solver=str(meta["solver"]),
+                          injection=tuple(((int(d[0]), int(d[1])), (int(s[0]), int(s[1]))) for d, s in meta["injection"]))
+        image_tokens, text_tokens = int(meta["image_tokens"]), int(meta["text_tokens"])
+        model_dtype = _DTYPE_NAMES[meta["model_dtype"]]
+    except (KeyError, TypeError, ValueError) as e:
+        _fail(path, f"has a damaged feature plan ({type(e).__name__}: {e})")
+    if plan.steps != record.steps or plan.solver != record.solver:
+        _fail(path, "its feature plan does not match its record (steps or solver)")
+    want_dtype = STORAGE_DTYPES[spec.dtype] or model_dtype
+    tokens = image_tokens + (0 if spec.text_tokens == "image_only" else text_tokens)
+    tensors = {}
+    shape0 = None
+    for name in sorted(names):
+        parts = name.split(".")
+        if len(parts) != 6 or parts[0] != "f" or not all(p.isdigit() for p in parts[1:]):
+            _fail(path, f"holds an unexpected tensor {name!r}")
+        t = f.get_tensor(name)
+        if t.ndim != 4 or t.shape[0] != record.latent_shape[0] or t.shape[2] != tokens or t.dtype != want_dtype:
+            _fail(path, f"tensor {name} has shape {list(t.shape)} {t.dtype}; expected [batch "
+                        f"{record.latent_shape[0]}, heads, {tokens} tokens, head_dim] {want_dtype}")
+        if shape0 is not None and t.shape != shape0:
+            _fail(path, f"tensor {name} has shape {list(t.shape)} unlike the others {list(shape0)}")
+        shape0 = t.shape
+        tensors[tuple(int(p) for p in parts[1:])] = t
+    try:
+        scale_map = {tuple(int(p) for p in k.split(".")[1:]): float(v) for k, v in scales.items()}
+        return FeatureStore.restore(plan, image_tokens, text_tokens, device, model_dtype, tensors, scale_map)
+    except (ValueError, TypeError) as e:
+        _fail(path, f"has inconsistent features ({e})")
