@@ -8,7 +8,7 @@ import time
 
 import torch
 
-SECTIONS = ("analytic", "host")
+SECTIONS = ("analytic", "host", "editing")
 
 
 def main(argv=None):
@@ -29,6 +29,10 @@ def main(argv=None):
         elif section == "host":
             from . import host
             doc["host"] = host.run()
+        elif section == "editing":
+            from . import editing, host
+            doc["editing"] = {"cache_bytes_flux_dev_bf16": editing.cache_bytes(),
+                              "overhead_tiny_flux": editing.overhead(host.boot())}
         else:
             sys.exit(f"unknown section {section!r}; choose from {SECTIONS}")
         doc.setdefault("seconds", {})[section] = round(time.perf_counter() - start, 2)
