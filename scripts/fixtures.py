@@ -89,6 +89,26 @@ def tiny_flux(seed=0, config=None, dtype=torch.float32, schnell=False):
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
 
 
+TINY_SD3 = dict(in_channels=16, out_channels=16, pos_embed_scaling_factor=None, depth=1, patch_size=2,
+                adm_in_channels=16, pos_embed_max_size=16, num_patches=256,
+                context_embedder_config={"target": "torch.nn.Linear", "params": {"in_features": 32, "out_features": 64}})
+
+
+def tiny_sd3(seed=0):
+    """A tiny SD3 (MMDiT, width 64): a rectified flow that is not FLUX, for family checks."""
+    host_env.boot()
+    import comfy.model_management
+    import comfy.model_patcher
+    import comfy.supported_models
+    model_config = comfy.supported_models.SD3(dict(TINY_SD3))
+    model_config.set_inference_dtype(torch.float32, None)
+    model = model_config.get_model({}, device="cpu")
+    model.diffusion_model.load_state_dict(seeded_state_dict(model.diffusion_model, seed), strict=True)
+    model.diffusion_model.requires_grad_(False)
+    device = comfy.model_management.get_torch_device()
+    return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
+
+
 def write_detectable_flux(path, seed=0):
     """Write the stock-detectable tiny FLUX-dev (bf16). Byte-identical for a given seed."""
     from safetensors.torch import save_file

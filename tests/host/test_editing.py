@@ -264,3 +264,17 @@ def test_graph_new_target_prompt_reuses_inversion_and_patch(graph):
     assert ok and not errors, errors
     ran = graph.executed_nodes()
     assert {"inv", "patch", "cache"}.isdisjoint(ran) and {"tgt", "smp"} <= ran
+
+
+def test_non_flux_flow_model_inverts_but_refuses_features():
+    """A tiny SD3 (MMDiT) is a rectified flow: plain inversion works, the feature cache says what is supported."""
+    import fixtures
+    sd3 = fixtures.tiny_sd3(0)
+    cond = [[torch.randn(1, 5, 32), {"pooled_output": torch.randn(1, 16)}]]
+    inv, rec = invert(sd3, None, cond=cond, steps=3)
+    assert torch.isfinite(inv["samples"]).all()
+    with pytest.raises(ValueError, match="supported for FLUX.1 dev / schnell.*this model is SD3"):
+        invert(sd3, cache(), cond=cond, steps=3)
+    flux_rec = invert(fixtures.tiny_flux(0), cache())[1]
+    with pytest.raises(ValueError, match="supported for FLUX"):
+        patch(sd3, flux_rec)
