@@ -232,31 +232,34 @@ def test_sampler_grid_or_latent_mismatch_refused_before_work(tiny):
     assert calls == []
 
 
+def EDIT_PROMPT(target):
+    """API-format edit graph on the tiny FLUX (test nodes stand in for the text encoder and VAE)."""
+    return {
+        "model": {"class_type": "FFTestTinyFlux", "inputs": {"seed": 0, "schnell": False}},
+        "src": {"class_type": "FFTestConditioning", "inputs": {"seed": 1, "tokens": 7, "dim": 32,
+                                                               "pooled_dim": 16, "guidance": 3.5, "batch": 1}},
+        "tgt": {"class_type": "FFTestConditioning", "inputs": {"seed": target, "tokens": 9, "dim": 32,
+                                                               "pooled_dim": 16, "guidance": 3.5, "batch": 1}},
+        "lat": {"class_type": "FFTestLatent", "inputs": {"seed": 2, "width": 8, "height": 8, "channels": 16,
+                                                         "batch": 1}},
+        "cache": {"class_type": "FireFlowFeatureCache", "inputs": {
+            "record_v": True, "record_q": False, "record_k": False, "single_blocks": "all",
+            "double_blocks": "none", "inject_steps": 1, "calls": "reference", "text_tokens": "auto",
+            "device": "auto", "dtype": "model"}},
+        "inv": {"class_type": "FireFlowInverter", "inputs": {
+            "model": ["model", 0], "conditioning": ["src", 0], "latent": ["lat", 0], "steps": 8,
+            "solver": "fireflow", "guidance": 1.0, "feature_cache": ["cache", 0]}},
+        "patch": {"class_type": "FireFlowVInjection", "inputs": {
+            "model": ["model", 0], "inversion": ["inv", 1], "inject_steps": -1, "v_mode": "replace",
+            "q_mode": "keep", "k_mode": "keep", "v_ratio": 1.0, "q_ratio": 1.0, "k_ratio": 1.0}},
+        "smp": {"class_type": "FireFlowSampler", "inputs": {
+            "model": ["patch", 0], "conditioning": ["tgt", 0], "latent": ["inv", 0], "inversion": ["inv", 1],
+            "guidance": 2.0}},
+        "cap": {"class_type": "FFTestCapture", "inputs": {"latent": ["smp", 0], "label": "edit"}},
+    }
+
 def test_graph_new_target_prompt_reuses_inversion_and_patch(graph):
-    def prompt(target):
-        return {
-            "model": {"class_type": "FFTestTinyFlux", "inputs": {"seed": 0, "schnell": False}},
-            "src": {"class_type": "FFTestConditioning", "inputs": {"seed": 1, "tokens": 7, "dim": 32,
-                                                                   "pooled_dim": 16, "guidance": 3.5, "batch": 1}},
-            "tgt": {"class_type": "FFTestConditioning", "inputs": {"seed": target, "tokens": 9, "dim": 32,
-                                                                   "pooled_dim": 16, "guidance": 3.5, "batch": 1}},
-            "lat": {"class_type": "FFTestLatent", "inputs": {"seed": 2, "width": 8, "height": 8, "channels": 16,
-                                                             "batch": 1}},
-            "cache": {"class_type": "FireFlowFeatureCache", "inputs": {
-                "record_v": True, "record_q": False, "record_k": False, "single_blocks": "all",
-                "double_blocks": "none", "inject_steps": 1, "calls": "reference", "text_tokens": "auto",
-                "device": "auto", "dtype": "model"}},
-            "inv": {"class_type": "FireFlowInverter", "inputs": {
-                "model": ["model", 0], "conditioning": ["src", 0], "latent": ["lat", 0], "steps": 8,
-                "solver": "fireflow", "guidance": 1.0, "feature_cache": ["cache", 0]}},
-            "patch": {"class_type": "FireFlowVInjection", "inputs": {
-                "model": ["model", 0], "inversion": ["inv", 1], "inject_steps": -1, "v_mode": "replace",
-                "q_mode": "keep", "k_mode": "keep", "v_ratio": 1.0, "q_ratio": 1.0, "k_ratio": 1.0}},
-            "smp": {"class_type": "FireFlowSampler", "inputs": {
-                "model": ["patch", 0], "conditioning": ["tgt", 0], "latent": ["inv", 0], "inversion": ["inv", 1],
-                "guidance": 2.0}},
-            "cap": {"class_type": "FFTestCapture", "inputs": {"latent": ["smp", 0], "label": "edit"}},
-        }
+    prompt = EDIT_PROMPT
     ok, hist, errors = graph.run(prompt(3))
     assert ok and not errors, errors
     assert "injected" in hist["outputs"]["smp"]["text"][0]
