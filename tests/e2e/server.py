@@ -73,7 +73,8 @@ class ComfyServer:
                                      headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
-                return json.loads(r.read())
+                body = r.read()
+                return json.loads(body) if body.strip() else {}
         except urllib.error.HTTPError as e:
             return {"http_error": e.code, **json.loads(e.read() or b"{}")}
 
@@ -81,7 +82,7 @@ class ComfyServer:
         """Queue an API-format prompt and wait for its history entry."""
         queued = self.post("/prompt", {"prompt": prompt, "client_id": "fireflow-e2e"})
         if "prompt_id" not in queued:
-            return queued
+            return {"status": {"status_str": "rejected", "messages": queued}}
         pid = queued["prompt_id"]
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -91,6 +92,7 @@ class ComfyServer:
                     return hist[pid]
             time.sleep(0.3)
         raise TimeoutError(f"prompt {pid} did not finish in {timeout} s")
+
 
     def __enter__(self):
         return self.start()
