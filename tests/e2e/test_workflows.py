@@ -40,6 +40,7 @@ def test_ui_and_api_formats_agree():
         api = json.loads(api_path.read_text())
         assert sorted(int(k) for k in api) == sorted(n["id"] for n in ui["nodes"])
         assert all(n["type"] == api[str(n["id"])]["class_type"] for n in ui["nodes"])
+        assert (ROOT / "workflows" / f"{api_path.stem}.jpg").is_file(), "preview: scripts/update_previews.sh"
 
 
 @pytest.mark.parametrize("path", API, ids=[p.stem for p in API])
