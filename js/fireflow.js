@@ -2,6 +2,7 @@
 // 1. After a run, the pack's nodes show what they resolved (solver, grid, evaluations, blocks, cache bytes).
 // 2. The Attention Feature Cache node gets a preset picker that fills its block and step widgets.
 import { app } from "../../scripts/app.js";
+import { ComfyWidgets } from "../../scripts/widgets.js";
 
 const PREFIX = "FireFlow";
 const SUMMARY = "fireflow_summary";
@@ -15,8 +16,12 @@ const PRESETS = {
 function showSummary(node, text) {
   let widget = node.widgets?.find((w) => w.name === SUMMARY);
   if (!widget) {
-    widget = node.addWidget("text", SUMMARY, "", () => {}, { serialize: false });
+    widget = ComfyWidgets.STRING(node, SUMMARY, ["STRING", { multiline: true }], app).widget;
     widget.serialize = false; // never written into the workflow or the prompt
+    if (widget.inputEl) {
+      widget.inputEl.readOnly = true;
+      widget.inputEl.style.opacity = 0.75;
+    }
   }
   widget.value = text;
   node.fireflowSummary = text;

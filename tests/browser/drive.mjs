@@ -14,6 +14,20 @@ const browser = await chromium.launch({
 });
 const out = { console: [], workflows: {}, errors: [] };
 
+async function fitGraph(page, width, height) {
+  await page.setViewportSize({ width, height });
+  await page.evaluate(([W, H]) => {  // fit the whole graph into the view
+    const c = window.app.canvas, nodes = window.app.graph._nodes;
+    const xs = nodes.flatMap((n) => [n.pos[0], n.pos[0] + n.size[0]]), ys = nodes.flatMap((n) => [n.pos[1], n.pos[1] + n.size[1]]);
+    const w = Math.max(...xs) - Math.min(...xs) + 80, h = Math.max(...ys) - Math.min(...ys) + 120;
+    const scale = Math.min((W - 120) / w, (H - 200) / h, 1);
+    c.ds.scale = scale;
+    c.ds.offset = [-Math.min(...xs) + 80 / scale, -Math.min(...ys) + 150 / scale];
+    window.app.graph.setDirtyCanvas(true, true);
+  }, [width, height]);
+  await page.waitForTimeout(300);
+}
+
 async function closeDialogs(page) {
   // The first load opens the "Templates" dialog (late); close it and any other modal before screenshots.
   for (let i = 0; i < 3; i++) {
@@ -58,7 +72,6 @@ try {
     const buttons = banner ? banner.querySelectorAll("button") : [];
     if (buttons.length) buttons[buttons.length - 1].click();
   });
-  await page.setViewportSize({ width: 2000, height: 1250 });
   for (const wf of cfg.workflows) {
     await page.evaluate(async (g) => { await window.app.loadGraphData(g); }, wf.ui);
     await page.waitForTimeout(500);
@@ -70,21 +83,12 @@ try {
         links: Object.keys(window.app.graph.links || {}).length,
       };
     });
-    await page.evaluate(() => {  // fit the whole graph into the view for the preview image
-      const c = window.app.canvas, nodes = window.app.graph._nodes;
-      const xs = nodes.flatMap((n) => [n.pos[0], n.pos[0] + n.size[0]]), ys = nodes.flatMap((n) => [n.pos[1], n.pos[1] + n.size[1]]);
-      const w = Math.max(...xs) - Math.min(...xs) + 80, h = Math.max(...ys) - Math.min(...ys) + 120;
-      const scale = Math.min(1880 / w, 1050 / h, 1);
-      c.ds.scale = scale;
-      c.ds.offset = [-Math.min(...xs) + 80 / scale, -Math.min(...ys) + 150 / scale];
-      window.app.graph.setDirtyCanvas(true, true);
-    });
+    await fitGraph(page, 2000, 1250);
     await closeDialogs(page);
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(cfg.shots, `${wf.name}.jpg`), type: "jpeg", quality: 70 });
   }
 
-  await page.setViewportSize({ width: 1400, height: 900 });
   if (cfg.run) {
     await page.evaluate(async (g) => { await window.app.loadGraphData(g); }, cfg.run.ui);
     out.queued = await page.evaluate(async (p) => {
@@ -108,6 +112,7 @@ try {
                serialized: window.app.graph.serialize().nodes.find((x) => x.type === "FireFlowFeatureCache").widgets_values };
     });
     await closeDialogs(page);
+    await fitGraph(page, 2000, 1250);
     await page.screenshot({ path: path.join(cfg.shots, "after_run.png") });
   }
 } catch (e) {
