@@ -1,6 +1,7 @@
 """`python -m bench [--sections analytic,host] [--out results]`: one JSON document on stdout, plots in --out."""
 import argparse
 import json
+import os
 import pathlib
 import platform
 import sys
@@ -8,7 +9,12 @@ import time
 
 import torch
 
-SECTIONS = ("analytic", "host", "editing")
+SECTIONS = ("analytic", "host", "editing", "gpu")
+
+
+def _pack_version():
+    import tomllib
+    return tomllib.loads((pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["version"]
 
 
 def main(argv=None):
@@ -19,8 +25,10 @@ def main(argv=None):
     out_dir = pathlib.Path(a.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    doc = {"versions": {"python": platform.python_version(), "torch": torch.__version__,
-                        "platform": platform.platform()}, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    doc = {"versions": {"python": platform.python_version(), "torch": torch.__version__, "pack": _pack_version(),
+                        "platform": platform.platform(), "cpu": f"{platform.machine()}, {os.cpu_count()} cores"},
+           "seeds": "fixed (fixtures seed 0, samples seeded per measurement)",
+           "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     for section in a.sections.split(","):
         start = time.perf_counter()
         if section == "analytic":
@@ -28,14 +36,23 @@ def main(argv=None):
             doc["analytic"] = analytic.run(out_dir)
         elif section == "host":
             from . import host
-            doc["host"] = host.run()
+            doc["host"] = host.run(plots_dir=out_dir)
         elif section == "editing":
             from . import editing, host
             doc["editing"] = {"cache_bytes_flux_dev_bf16": editing.cache_bytes(),
                               "overhead_tiny_flux": editing.overhead(host.boot())}
+        elif section == "gpu":
+            from . import gpu, host
+            doc["gpu"] = gpu.run(host.boot())
+            if "skipped" in doc["gpu"]:
+                print(f"[bench] gpu: {doc['gpu']['skipped']}", file=sys.stderr)
         else:
             sys.exit(f"unknown section {section!r}; choose from {SECTIONS}")
         doc.setdefault("seconds", {})[section] = round(time.perf_counter() - start, 2)
+    if "host" in doc:
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
+        import host_env
+        doc["versions"]["comfyui"] = (host_env.comfy_dir() / "comfyui_version.py").read_text().split('"')[1]
     text = json.dumps(doc, indent=2)
     (out_dir / "bench.json").write_text(text)
     print(text)

@@ -54,24 +54,92 @@ def round_trips_flux_1024(steps=8):
     return out
 
 
+EQUAL_BUDGET = {"euler": 10, "fireflow": 9, "midpoint": 5, "rf_solver": 5, "rf_solver_3": 5}  # 10 NFE each
+
+
+def energy_distance(x, y):
+    """Energy distance 2E|X-Y| - E|X-X'| - E|Y-Y'| between two sample sets [n, D] (0 iff equal in law)."""
+    return (2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()).item()
+
+
+def equal_nfe_transport(n=2000):
+    """Noise -> data on the 2-D mixture with 10 evaluations per solver: energy distance to the true data law."""
+    field = ring_mixture()
+    x1 = field.sample(n, 1.0, torch.Generator().manual_seed(10))
+    target = field.sample(n, 0.0, torch.Generator().manual_seed(11))
+    exact = integrate(field, x1, linear_grid(2048), "rf_solver_3").x
+    out = {"reference_fine_solve": energy_distance(exact, target)}
+    paths = {}
+    for s, steps in EQUAL_BUDGET.items():
+        path = [x1]
+        res = integrate(field, x1, linear_grid(steps), s, callback=lambda i, x, d: path.append(x))
+        out[s] = {"steps": steps, "nfe": res.nfe, "energy_distance": energy_distance(res.x, target),
+                  "max_abs_error_vs_fine_solve": (res.x - exact).abs().max().item()}
+        paths[s] = torch.stack(path)
+    return out, paths, target
+
+
+def round_trip_vs_nfe():
+    """Invert then reconstruct on the mixture (FLUX 1024^2 grid) for several N: error against evaluations."""
+    field = ring_mixture()
+    x0 = field.sample(512, 0.0, torch.Generator().manual_seed(2))
+    out = {}
+    for s in SOLVER_NAMES:
+        rows = [round_trip(field, x0, flux_grid(n, 4096), s) for n in (4, 8, 16, 32, 64)]
+        nfe, err = [r[1] for r in rows], [r[0] for r in rows]
+        out[s] = {"nfe": nfe, "max_abs_error": err, "slope_vs_nfe": fitted_slope(nfe, err)}
+    return out
+
+
 def nfe_per_pass(n=8):
     return {s: {"per_pass": get_solver(s).nfe(n), "inversion_plus_edit": 2 * get_solver(s).nfe(n)}
             for s in SOLVER_NAMES}
 
 
 def run(plots_dir=None):
+    transport, paths, target = equal_nfe_transport()
     result = {"nfe_per_pass_n8": nfe_per_pass(), "orders_ring_mixture": orders(),
               "round_trip_gaussian_flux1024_n8": round_trips_flux_1024(),
-              "reference_round_trip_n8": {"euler": 0.95, "rf_solver": 1.0e-2, "fireflow": 3.6e-2}}
+              "reference_round_trip_n8": {"euler": 0.95, "rf_solver": 1.0e-2, "fireflow": 3.6e-2},
+              "equal_nfe_transport_10": transport, "round_trip_vs_nfe_mixture": round_trip_vs_nfe()}
     if plots_dir is not None:
         plot(result, plots_dir)
+        plot_trajectories(transport, paths, target, plots_dir)
     return result
+
+
+def plot_trajectories(transport, paths, target, plots_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(paths), figsize=(4 * len(paths), 4), sharex=True, sharey=True)
+    for ax, (s, path) in zip(axes, paths.items()):
+        ax.scatter(*target[:800].T, s=2, c="lightgray")
+        for k in range(0, 400, 8):
+            ax.plot(path[:, k, 0], path[:, k, 1], lw=0.5, c="tab:blue", alpha=0.5)
+        ax.scatter(*path[-1, :800].T, s=2, c="tab:red")
+        r = transport[s]
+        ax.set_title(f"{s}: {r['steps']} steps, {r['nfe']} NFE\nenergy distance {r['energy_distance']:.4f}", fontsize=9)
+    fig.suptitle("Noise -> 2-D Gaussian mixture at 10 evaluations (gray: target, red: samples)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(plots_dir / "analytic_trajectories_equal_nfe.png", dpi=100)
+    plt.close(fig)
 
 
 def plot(result, plots_dir):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for s, r in result["round_trip_vs_nfe_mixture"].items():
+        ax.loglog(r["nfe"], r["max_abs_error"], "o-", label=f"{s} (slope {r['slope_vs_nfe']:.2f})")
+    ax.set_xlabel("model evaluations, inversion + reconstruction")
+    ax.set_ylabel("round-trip max abs error")
+    ax.set_title("Round trip on the 2-D mixture, FLUX 1024² grid")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(plots_dir / "analytic_round_trip_vs_nfe.png", dpi=120)
+    plt.close(fig)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for s, r in result["orders_ring_mixture"].items():
         ax.loglog(r["nfe"], r["max_abs_error"], "o-", label=f"{s} (slope {r['order_fitted']:.2f})")

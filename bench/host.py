@@ -13,7 +13,7 @@ def boot():
     scripts = pathlib.Path(__file__).resolve().parents[1] / "scripts"
     sys.path.insert(0, str(scripts))
     import host_env
-    host_env.boot()
+    host_env.boot(cpu=not torch.cuda.is_available())
     sys.path.insert(0, str(scripts.parent / "tests" / "host"))
     import hostlib  # loads the pack through ComfyUI's own custom-node loader
     return hostlib
@@ -35,12 +35,22 @@ def _bare_forward_seconds(model, cond, x, repeats):
     return statistics.median(times)
 
 
-def run(repeats=5, size=64):
+def _ratios(fn, nfe, bare, repeats):
+    fn()  # warm-up
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) / (nfe * bare))
+    return {"nfe": nfe, "min": min(out), "median": statistics.median(out), "max": max(out)}
+
+
+def run(repeats=5, size=64, plots_dir=None):
     hostlib = boot()
     import fixtures
     import nodes as comfy_nodes
-    inverter = comfy_nodes.NODE_CLASS_MAPPINGS["FireFlowInverter"]()
-    sampler = comfy_nodes.NODE_CLASS_MAPPINGS["FireFlowSampler"]()
+    node = lambda k: comfy_nodes.NODE_CLASS_MAPPINGS[k]()  # noqa: E731
+    inverter, sampler = node("FireFlowInverter"), node("FireFlowSampler")
     model = fixtures.tiny_flux(0)
     lat, cond = hostlib.latent(0), hostlib.conditioning(0)
     out = {"model": "tiny FLUX (width 64, 2 double + 4 single blocks), fp32, CPU", "round_trip_rms": {},
@@ -48,21 +58,51 @@ def run(repeats=5, size=64):
     with torch.inference_mode():
         for solver in ("fireflow", "rf_solver", "midpoint", "rf_solver_3", "euler"):
             errs = {}
-            for n in (4, 8, 16):
+            for n in (4, 8, 16, 32):
                 counted, calls = hostlib.counting_clone(model)
                 inv, rec = inverter.invert(counted, cond, lat, n, solver, 1.0)["result"]
                 back = sampler.sample(counted, cond, inv, 1.0, inversion=rec)["result"][0]["samples"]
                 errs[n] = (back - lat["samples"]).pow(2).mean().sqrt().item()
                 out["nfe_inversion_plus_reconstruction"].setdefault(solver, {})[n] = len(calls)
             out["round_trip_rms"][solver] = errs
+        counted, calls = hostlib.counting_clone(model)
+        spec = node("FireFlowFeatureCache").make(True, False, False, "all", "none", 1, "reference", "auto", "auto",
+                                                 "model")[0]
+        inv, rec = inverter.invert(counted, cond, lat, 8, "fireflow", 1.0, feature_cache=spec)["result"]
+        patched = node("FireFlowVInjection").patch(counted, rec, -1, "replace", "keep", "keep", 1, 1, 1)["result"][0]
+        sampler.sample(patched, hostlib.conditioning(1), inv, 2.0, inversion=rec)
+        out["nfe_full_edit_fireflow_8"] = len(calls)
+
         big = hostlib.latent(1, size=size)
         bare = _bare_forward_seconds(model, cond, big["samples"], repeats * 4)
-        ratios = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            inverter.invert(model, cond, big, 8, "fireflow", 1.0)
-            ratios.append((time.perf_counter() - start) / (9 * bare))
-        out["overhead"] = {"latent": [1, 16, size, size], "bare_forward_s": bare, "pass": "inversion, fireflow, 8 steps",
-                           "nfe": 9, "ratio_min": min(ratios), "ratio_median": statistics.median(ratios),
-                           "ratio_max": max(ratios)}
+        inv, rec = inverter.invert(model, cond, big, 8, "fireflow", 1.0, feature_cache=spec)["result"]
+        patched = node("FireFlowVInjection").patch(model, rec, -1, "replace", "keep", "keep", 1, 1, 1)["result"][0]
+        out["overhead"] = {
+            "latent": [1, 16, size, size], "bare_forward_s": bare,
+            "definition": "pack wall time / (NFE x median bare apply_model time), same process",
+            "inversion_fireflow_8": _ratios(lambda: inverter.invert(model, cond, big, 8, "fireflow", 1.0), 9, bare,
+                                            repeats),
+            "sampling_fireflow_8": _ratios(lambda: sampler.sample(model, cond, inv, 2.0, inversion=rec), 9, bare,
+                                           repeats),
+            "edit_with_injection_fireflow_8": _ratios(lambda: sampler.sample(patched, cond, inv, 2.0, inversion=rec),
+                                                      9, bare, repeats)}
+    if plots_dir is not None:
+        plot(out, plots_dir)
     return out
+
+
+def plot(out, plots_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for s, errs in out["round_trip_rms"].items():
+        nfe = [out["nfe_inversion_plus_reconstruction"][s][n] for n in errs]
+        ax.loglog(nfe, list(errs.values()), "o-", label=s)
+    ax.set_xlabel("model evaluations, inversion + reconstruction")
+    ax.set_ylabel("round-trip RMS error")
+    ax.set_title("Round trip inside ComfyUI (tiny FLUX, random weights)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(plots_dir / "host_round_trip_vs_nfe.png", dpi=120)
+    plt.close(fig)

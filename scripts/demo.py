@@ -10,32 +10,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def trajectories(out_dir):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from fireflow.fields import ring_mixture
-    from fireflow.schedules import linear_grid
-    from fireflow.solvers import get_solver, integrate
-    field = ring_mixture()
-    x1 = field.sample(400, 1.0, torch.Generator().manual_seed(0))
-    target = field.sample(2000, 0.0, torch.Generator().manual_seed(1))
-    budget = {"euler": 9, "fireflow": 8, "midpoint": 4}  # 9, 9 and 8 evaluations
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4), sharex=True, sharey=True)
-    for ax, (solver, n) in zip(axes, budget.items()):
-        path = [x1]
-        integrate(field, x1, linear_grid(n), solver, callback=lambda i, x, d: path.append(x))
-        ax.scatter(*target.T, s=2, c="lightgray", label="target")
-        for k in range(0, 400, 8):
-            ax.plot([p[k, 0] for p in path], [p[k, 1] for p in path], lw=0.5, c="tab:blue", alpha=0.5)
-        ax.scatter(*path[-1].T, s=3, c="tab:red", label="samples")
-        ax.set_title(f"{solver}: {n} steps, {get_solver(solver).nfe(n)} NFE")
-    axes[0].legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "demo_trajectories.png", dpi=110)
-    plt.close(fig)
-
-
 def server_edit(out_dir):
     """The README's main job: the 8-step FireFlow edit workflow through the real ComfyUI server on tiny parts."""
     import json
@@ -74,12 +48,11 @@ def main():
     out_dir.mkdir(parents=True, exist_ok=True)
     from bench import analytic
     res = analytic.run(out_dir)
-    trajectories(out_dir)
     rt = res["round_trip_gaussian_flux1024_n8"]
     print("Round trip on N(0, 0.5^2) <-> N(0, 1), FLUX 1024^2 grid, 8 steps (max abs error):")
     for s in ("euler", "rf_solver", "fireflow", "rf_solver_3"):
         print(f"  {s:12s} {rt[s]['nfe']:3d} NFE  {rt[s]['max_abs_error']:.3g}")
-    print(f"plots: {out_dir}/demo_trajectories.png, {out_dir}/analytic_error_vs_nfe.png")
+    print(f"plots: {', '.join(str(p) for p in sorted(out_dir.glob('analytic_*.png')))}")
     print(server_edit(out_dir))
 
 

@@ -122,6 +122,32 @@ def tiny_sd3(seed=0):
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
 
 
+FLUX_DEV = dict(DETECTABLE_FLUX, depth=19, depth_single_blocks=38)
+
+
+def random_flux(config, device, dtype, seed=0):
+    """A FLUX of any size with random weights made directly on `device` (for timing: speed does not depend on
+    weights). Weights ~ N(0, 1/fan_in), biases 0, norms 1, filled by a seeded generator on that device."""
+    host_env.boot()
+    import comfy.model_patcher
+    import comfy.supported_models
+    model_config = comfy.supported_models.Flux(host_flux_config(config))
+    model_config.set_inference_dtype(dtype, None)
+    model = model_config.get_model({}, device=device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.diffusion_model.named_parameters():
+            if name.endswith(("scale", "norm.weight")) or p.ndim == 0:
+                p.fill_(1.0)
+            elif name.endswith("bias"):
+                p.zero_()
+            else:
+                p.normal_(0.0, 1.0 / math.sqrt(math.prod(p.shape[1:])), generator=gen)
+    model.diffusion_model.to(dtype).requires_grad_(False)
+    return comfy.model_patcher.ModelPatcher(model, load_device=torch.device(device),
+                                            offload_device=torch.device("cpu"))
+
+
 def write_detectable_flux(path, seed=0):
     """Write the stock-detectable tiny FLUX-dev (bf16). Byte-identical for a given seed."""
     from safetensors.torch import save_file

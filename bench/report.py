@@ -1,0 +1,97 @@
+"""`python -m bench.report [results/bench.json]`: write the README's results section from the bench JSON.
+
+Replaces the text between <!-- bench:start --> and <!-- bench:end --> in README.md and copies the plots to docs/.
+"""
+import json
+import pathlib
+import shutil
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+SOLVERS = ("euler", "rf_solver", "midpoint", "fireflow", "rf_solver_3")
+PLOTS = ("analytic_trajectories_equal_nfe.png", "analytic_round_trip_vs_nfe.png", "analytic_error_vs_nfe.png",
+         "host_round_trip_vs_nfe.png")
+
+
+def _g(v, digits=3):
+    return f"{v:.{digits}g}"
+
+
+def render(doc):
+    a, lines = doc["analytic"], []
+    v = doc["versions"]
+    lines += [f"Measured with `python -m bench` ({doc['started']}, Python {v['python']}, torch {v['torch']}, "
+              f"{v.get('cpu', 'CPU')}); the JSON is `results/bench.json`.", ""]
+    rt, orders, eq = a["round_trip_gaussian_flux1024_n8"], a["orders_ring_mixture"], a["equal_nfe_transport_10"]
+    ref = a["reference_round_trip_n8"]
+    lines += ["| | " + " | ".join(SOLVERS) + " |", "|---" * (len(SOLVERS) + 1) + "|"]
+    lines.append("| NFE, inversion + edit, N = 8 | " + " | ".join(str(2 * a["nfe_per_pass_n8"][s]["per_pass"])
+                                                            for s in SOLVERS) + " |")
+    lines.append("| round trip, N(0, 0.5²) ↔ N(0, 1), FLUX 1024² grid, N = 8 (max abs) | " +
+                 " | ".join(_g(rt[s]["max_abs_error"], 2) for s in SOLVERS) + " |")
+    lines.append("| published reference for that row | " + " | ".join(_g(ref[s], 2) if s in ref else "" for s in SOLVERS)
+                 + " |")
+    lines.append("| observed order, 2-D mixture (fit over N = 16…128) | " +
+                 " | ".join(f"{orders[s]['order_fitted']:.2f}" for s in SOLVERS) + " |")
+    lines.append("| energy distance to the data at 10 NFE (2-D mixture) | " +
+                 " | ".join(f"{eq[s]['energy_distance']:.4f}" for s in SOLVERS) + " |")
+    if "host" in doc:
+        h = doc["host"]
+        lines.append("| round trip RMS in ComfyUI, tiny FLUX, N = 8 | " +
+                     " | ".join(_g(h["round_trip_rms"][s]["8"], 2) for s in SOLVERS) + " |")
+    lines += ["", f"Energy distance of a 2048-step solve (the sampling-noise floor): {eq['reference_fine_solve']:.4f}. "
+              f"At 18 evaluations Euler's round-trip error is "
+              f"{rt['equal_nfe']['euler_over_fireflow']:.0f}× FireFlow's.", ""]
+    if "host" in doc:
+        o = doc["host"]["overhead"]
+        lines += [f"Overhead inside ComfyUI (tiny FLUX, latent {o['latent'][2]}×{o['latent'][3]}, "
+                  f"bare forward {o['bare_forward_s'] * 1000:.0f} ms): pack wall time ÷ (NFE × bare forward).", "",
+                  "| pass | NFE | min | median | max |", "|---|---|---|---|---|"]
+        for k in ("inversion_fireflow_8", "sampling_fireflow_8", "edit_with_injection_fireflow_8"):
+            r = o[k]
+            lines.append(f"| {k.replace('_', ' ')} | {r['nfe']} | {r['min']:.2f} | {r['median']:.2f} | {r['max']:.2f} |")
+        lines += ["", f"A full FireFlow edit (8 steps, V injection) counted {doc['host']['nfe_full_edit_fireflow_8']} "
+                  "model evaluations.", ""]
+    if "editing" in doc:
+        c = doc["editing"]["cache_bytes_flux_dev_bf16"]
+        lines += ["Feature cache, FLUX-dev geometry, bf16 (held by this pack vs a keep-everything bank):", "",
+                  "| resolution, batch | FireFlow default | RF-Edit (15 steps, 18 blocks, inject 5) | keep-everything, FireFlow 8 steps |",
+                  "|---|---|---|---|"]
+        for res in (512, 1024):
+            for b in (1, 4):
+                ff, rf = c[f"{res}px_b{b}_fireflow_default"], c[f"{res}px_b{b}_rf_edit"]
+                lines.append(f"| {res}², {b} | {ff['held_gib']:.2f} GiB | {rf['held_gib']:.2f} GiB | "
+                             f"{ff['store_everything_gib']:.1f} GiB |")
+        ov = doc["editing"]["overhead_tiny_flux"]
+        lines += ["", f"Recording costs ×{ov['recording_overhead']['median']:.2f} and injecting "
+                  f"×{ov['injection_overhead']['median']:.2f} wall time at the same NFE (medians, tiny FLUX, "
+                  f"all blocks).", ""]
+    g = doc.get("gpu", {})
+    if g.get("runs"):
+        lines += [f"GPU ({g['device']}, {g['dtype']}, random FLUX-dev weights):", "",
+                  "| run | seconds | NFE | speed-up vs Euler 28+28 | peak GPU GiB | cache GiB |", "|---|---|---|---|---|---|"]
+        for k, r in g["runs"].items():
+            lines.append(f"| {k} | {r['seconds']:.2f} | {r['nfe']} | {r.get('speedup_vs_euler_28+28', 0):.2f} | "
+                         f"{(r['peak_gpu_bytes'] or 0) / 2 ** 30:.1f} | {r['cache_bytes'] / 2 ** 30:.2f} |")
+    else:
+        lines += [f"GPU mode: {g.get('skipped', 'not run')}."]
+    lines += [""] + [f"![{p}](docs/{p})" for p in PLOTS]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = argv if argv is not None else sys.argv[1:]
+    path = pathlib.Path(argv[0] if argv else ROOT / "results" / "bench.json")
+    doc = json.loads(path.read_text())
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    i, j = text.index(START), text.index(END)
+    readme.write_text(text[: i + len(START)] + "\n" + render(doc) + "\n" + text[j:])
+    for p in PLOTS:
+        if (path.parent / p).exists():
+            shutil.copy(path.parent / p, ROOT / "docs" / p)
+
+
+if __name__ == "__main__":
+    main()
