@@ -3,6 +3,7 @@
 Keys are integers (inversion step, call, block kind, block index, feature), never float times. Only entries that the
 edit will consume are recorded. Storage dtype and device are chosen up front; the bytes held are counted.
 """
+import dataclasses
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
@@ -51,6 +52,7 @@ class CacheSpec:
     text_tokens: str = "auto"
     device: str = "auto"
     dtype: str = "model"
+    max_gb: float = 8.0
 
     def __post_init__(self):
         if not self.features or any(f not in FEATURES for f in self.features):
@@ -62,6 +64,31 @@ class CacheSpec:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
         if int(self.inject_steps) < 1:
             raise ValueError(f"inject_steps must be at least 1 to record anything; got {self.inject_steps}")
+        if not (0 < float(self.max_gb) < float("inf")):
+            raise ValueError(f"max_cache_gb must be a positive number; got {self.max_gb}")
+
+    def check_budget(self, n_double, n_single, steps, solver, geometry, model_dtype):
+        """Plan and estimate (bytes); refuse before recording when the estimate is over max_gb, naming settings
+        that would fit. geometry = (batch, heads, head_dim, text_tokens, image_tokens)."""
+        plan = self.resolve(n_double, n_single, steps, solver)
+        estimate = plan.estimate_bytes(*geometry, model_dtype)
+        limit = self.max_gb * 2 ** 30
+        if estimate <= limit:
+            return plan, estimate
+        fits = []
+        for label, change in (("dtype fp8", {"dtype": "fp8"}), ("text_tokens image_only", {"text_tokens": "image_only"}),
+                              ("inject_steps 1", {"inject_steps": 1}),
+                              ("single_blocks 20-37, double_blocks none",
+                               {"single_blocks": f"{n_single // 2}-{n_single - 1}", "double_blocks": "none"}),
+                              ("fp8 + image_only + inject_steps 1",
+                               {"dtype": "fp8", "text_tokens": "image_only", "inject_steps": 1})):
+            alt = dataclasses.replace(self, **change)
+            alt_bytes = alt.resolve(n_double, n_single, steps, solver).estimate_bytes(*geometry, model_dtype)
+            if alt_bytes < estimate:
+                fits.append(f"{label}: {alt_bytes / 2 ** 30:.2f} GiB" + (" (fits)" if alt_bytes <= limit else ""))
+        where = "" if self.device == "cpu" else "; or device cpu keeps it in host RAM instead of VRAM"
+        raise ValueError(f"the feature cache would hold {estimate / 2 ** 30:.2f} GiB, over max_cache_gb "
+                         f"{self.max_gb:g}. Options: {'; '.join(fits)}{where}; or raise max_cache_gb")
 
     def resolve(self, n_double, n_single, steps, solver):
         """The concrete plan for a model with these block counts, a grid of `steps` and a solver."""

@@ -53,7 +53,21 @@ def _fail(path, why):
 
 
 def load_inversion(path, device="cpu", max_bytes=DEFAULT_MAX_BYTES):
-    """Read and validate a saved inversion; returns (latent tensor, InversionRecord)."""
+    """Read and validate a saved inversion; returns (latent tensor, InversionRecord).
+
+    Any problem with the file's contents raises InversionFileError (a ValueError) naming the file and the fault.
+    """
+    try:
+        return _load(path, device, max_bytes)
+    except InversionFileError:
+        raise
+    except (OSError, MemoryError):
+        raise
+    except Exception as e:  # a malformed file can upset safetensors or torch in many ways; report, never crash
+        _fail(path, f"could not be read as a FireFlow inversion ({type(e).__name__}: {e})")
+
+
+def _load(path, device, max_bytes):
     from safetensors import safe_open
     size = os.path.getsize(path)
     if size > max_bytes:

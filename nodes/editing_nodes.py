@@ -58,15 +58,20 @@ class FireFlowFeatureCache:
                        "compute device (fastest), cpu in (pinned) host memory (saves VRAM)."}),
             "dtype": (tuple(STORAGE_DTYPES), {"default": "model", "tooltip": "Storage precision: model (as computed), "
                       "fp16, bf16, or fp8 (half the bytes of bf16, per-tensor scale)."}),
+        }, "optional": {
+            "max_cache_gb": ("FLOAT", {"default": 8.0, "min": 0.001, "max": 1024.0, "step": 0.5, "tooltip":
+                             "Refuse to record more than this many GiB (checked before the inversion starts; the "
+                             "message lists settings that fit). FLUX-dev 1024² at the defaults needs 1.0 GiB."}),
         }}
 
     def make(self, record_v, record_q, record_k, single_blocks, double_blocks, inject_steps, calls, text_tokens,
-             device, dtype):
+             device, dtype, max_cache_gb=8.0):
         features = tuple(f for f, on in (("q", record_q), ("k", record_k), ("v", record_v)) if on)
         if not features:
             raise ValueError("Attention Feature Cache: record at least one of V, Q, K")
         return (CacheSpec(features=features, single_blocks=single_blocks, double_blocks=double_blocks,
-                          inject_steps=inject_steps, calls=calls, text_tokens=text_tokens, device=device, dtype=dtype),)
+                          inject_steps=inject_steps, calls=calls, text_tokens=text_tokens, device=device, dtype=dtype,
+                          max_gb=max_cache_gb),)
 
 
 class FireFlowVInjection:

@@ -99,15 +99,18 @@ class FireFlowInverter:
         if not isinstance(spec, CacheSpec):
             raise ValueError(f"{node}: feature_cache must come from an Attention Feature Cache node")
         n_double, n_single = flux_blocks(model, node)
-        plan = spec.resolve(n_double, n_single, len(grid) - 1, solver)
         dm = model.model.diffusion_model
         heads, head_dim = dm.num_heads, dm.hidden_size // dm.num_heads
         dtype = model.model.manual_cast_dtype or model.model.get_dtype()
         L = image_tokens(samples.shape[-2], samples.shape[-1])
         T = max(c[0].shape[1] for c in conditioning)
-        estimate = plan.estimate_bytes(samples.shape[0], heads, head_dim, T, L, dtype)
-        log.info("[FireFlow] %s: recording %d tensors in %s, about %s", node, plan.entries, plan.describe_blocks(),
-                 human_bytes(estimate))
+        try:
+            plan, estimate = spec.check_budget(n_double, n_single, len(grid) - 1, solver,
+                                               (samples.shape[0], heads, head_dim, T, L), dtype)
+        except ValueError as e:
+            raise ValueError(f"{node}: {e}") from None
+        log.info("[FireFlow] %s: recording %d tensors in %s, about %s (peak: that plus one tensor being copied)",
+                 node, plan.entries, plan.describe_blocks(), human_bytes(estimate))
         device = "cpu" if spec.device == "cpu" else comfy.model_management.get_torch_device()
         return FeatureStore(plan, L, device, dtype)
 

@@ -93,4 +93,4 @@ def test_extension_shows_results_after_a_run(browser_run):
 def test_preset_picker_fills_widgets_and_is_not_serialized(browser_run):
     p = browser_run["presetWidget"]
     assert p and p["single"] == "20-37" and p["inject"] == 5
-    assert "custom" in p["values"] and len(p["serialized"]) == 10  # the preset is UI-only
+    assert "custom" in p["values"] and len(p["serialized"]) == 11  # the preset is UI-only
