@@ -80,3 +80,30 @@ def test_solver_sampler_refuses_sigma_zero_start_without_raw_velocity(tiny):
         with torch.inference_mode():
             run(tiny, False, 0, 1.0, conditioning(0), conditioning(0), sampler, torch.tensor([0.0, 0.5, 1.0]),
                 latent(0))
+
+
+def test_sampler_refuses_latent_batch_other_than_inverted(node, tiny):
+    with torch.inference_mode():
+        _, rec = invert(node, tiny)["result"]
+    with pytest.raises(ValueError, match=r"inversion was made for \[1, 16, 8, 8\]"):
+        node("FireFlowSampler").sample(tiny, conditioning(0), latent(0, batch=2), 2.0, inversion=rec)
+
+
+def test_sampler_refuses_latent_channels_other_than_model(node, tiny):
+    with pytest.raises(ValueError, match="expects 16"):
+        node("FireFlowSampler").sample(tiny, conditioning(0), latent(0, channels=4), 2.0)
+
+
+def test_wrong_object_on_inversion_input(node, tiny):
+    with pytest.raises(ValueError, match="not a FireFlow inversion record"):
+        node("FireFlowSampler").sample(tiny, conditioning(0), latent(0), 2.0, inversion={"grid": [1, 0]})
+
+
+def test_wrong_object_on_feature_cache_input(node, tiny):
+    with pytest.raises(ValueError, match="must come from an Attention Feature Cache"):
+        invert(node, tiny, feature_cache={"single_blocks": "all"})
+
+
+def test_missing_inversion_file(node):
+    with pytest.raises(ValueError, match="does not exist"):
+        node("FireFlowLoadInversion").load("no_such_file.safetensors", 16.0)
