@@ -72,7 +72,7 @@ def equal_nfe_transport(n=2000):
     paths = {}
     for s, steps in EQUAL_BUDGET.items():
         path = [x1]
-        res = integrate(field, x1, linear_grid(steps), s, callback=lambda i, x, d: path.append(x))
+        res = integrate(field, x1, linear_grid(steps), s, callback=lambda i, x, d, path=path: path.append(x))
         out[s] = {"steps": steps, "nfe": res.nfe, "energy_distance": energy_distance(res.x, target),
                   "max_abs_error_vs_fine_solve": (res.x - exact).abs().max().item()}
         paths[s] = torch.stack(path)
@@ -127,26 +127,12 @@ def plot_trajectories(transport, paths, target, plots_dir):
 
 
 def plot(result, plots_dir):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for s, r in result["round_trip_vs_nfe_mixture"].items():
-        ax.loglog(r["nfe"], r["max_abs_error"], "o-", label=f"{s} (slope {r['slope_vs_nfe']:.2f})")
-    ax.set_xlabel("model evaluations, inversion + reconstruction")
-    ax.set_ylabel("round-trip max abs error")
-    ax.set_title("Round trip on the 2-D mixture, FLUX 1024² grid")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(plots_dir / "analytic_round_trip_vs_nfe.png", dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for s, r in result["orders_ring_mixture"].items():
-        ax.loglog(r["nfe"], r["max_abs_error"], "o-", label=f"{s} (slope {r['order_fitted']:.2f})")
-    ax.set_xlabel("model evaluations per pass (NFE)")
-    ax.set_ylabel("max abs error vs reference")
-    ax.set_title("Denoising pass on a 2-D Gaussian-mixture flow")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(plots_dir / "analytic_error_vs_nfe.png", dpi=120)
-    plt.close(fig)
+    from .plots import loglog
+    loglog({f"{s} (slope {r['slope_vs_nfe']:.2f})": (r["nfe"], r["max_abs_error"])
+            for s, r in result["round_trip_vs_nfe_mixture"].items()},
+           "model evaluations, inversion + reconstruction", "round-trip max abs error",
+           "Round trip on the 2-D mixture, FLUX 1024² grid", plots_dir / "analytic_round_trip_vs_nfe.png")
+    loglog({f"{s} (slope {r['order_fitted']:.2f})": (r["nfe"], r["max_abs_error"])
+            for s, r in result["orders_ring_mixture"].items()},
+           "model evaluations per pass (NFE)", "max abs error vs reference",
+           "Denoising pass on a 2-D Gaussian-mixture flow", plots_dir / "analytic_error_vs_nfe.png")

@@ -15,6 +15,21 @@ PROTOCOLS = {  # name: (solver, steps, cache settings or None)
 }
 
 
+def edit(node, model, cond, lat, solver, steps, cache):
+    """One inversion + edit; with `cache`, V is recorded and injected (FireFlow / RF-Edit settings)."""
+    spec = None
+    if cache:
+        spec = node("FireFlowFeatureCache").make(True, False, False, cache["single"], "none", cache["inject"],
+                                                 "reference", "auto", "auto", "model")[0]
+    with torch.inference_mode():
+        inv, rec = node("FireFlowInverter").invert(model, cond, lat, steps, solver, 1.0, feature_cache=spec)["result"]
+        patched = model
+        if cache:
+            patched = node("FireFlowVInjection").patch(model, rec, -1, "replace", "keep", "keep", 1, 1, 1)["result"][0]
+        node("FireFlowSampler").sample(patched, cond, inv, 2.0, inversion=rec)
+    return rec
+
+
 def run(hostlib, config=None, resolutions=(512, 1024), device=None, dtype=torch.bfloat16, text_tokens=512,
         protocols=PROTOCOLS):
     import fixtures
@@ -37,27 +52,13 @@ def run(hostlib, config=None, resolutions=(512, 1024), device=None, dtype=torch.
         for name, (solver, steps, cache) in protocols.items():
             counted, calls = hostlib.counting_clone(model)
 
-            def edit():
-                spec = None
-                if cache:
-                    spec = node("FireFlowFeatureCache").make(True, False, False, cache["single"], "none",
-                                                             cache["inject"], "reference", "auto", "auto", "model")[0]
-                with torch.inference_mode():
-                    inv, rec = node("FireFlowInverter").invert(counted, cond, lat, steps, solver, 1.0,
-                                                               feature_cache=spec)["result"]
-                    m = counted
-                    if cache:
-                        m = node("FireFlowVInjection").patch(counted, rec, -1, "replace", "keep", "keep", 1, 1,
-                                                             1)["result"][0]
-                    node("FireFlowSampler").sample(m, cond, inv, 2.0, inversion=rec)
-                return rec
-            edit()  # warm-up (loading, kernels)
+            edit(node, counted, cond, lat, solver, steps, cache)  # warm-up (loading, kernels)
             calls.clear()
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             sync()
             start = time.perf_counter()
-            rec = edit()
+            rec = edit(node, counted, cond, lat, solver, steps, cache)
             sync()
             seconds = time.perf_counter() - start
             out["runs"][f"{res}px_{name}"] = {

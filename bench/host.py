@@ -5,7 +5,6 @@ import time
 
 import torch
 
-ROOT_SCRIPTS = None
 
 
 def boot():
@@ -92,17 +91,8 @@ def run(repeats=5, size=64, plots_dir=None):
 
 
 def plot(out, plots_dir):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for s, errs in out["round_trip_rms"].items():
-        nfe = [out["nfe_inversion_plus_reconstruction"][s][n] for n in errs]
-        ax.loglog(nfe, list(errs.values()), "o-", label=s)
-    ax.set_xlabel("model evaluations, inversion + reconstruction")
-    ax.set_ylabel("round-trip RMS error")
-    ax.set_title("Round trip inside ComfyUI (tiny FLUX, random weights)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(plots_dir / "host_round_trip_vs_nfe.png", dpi=120)
-    plt.close(fig)
+    from .plots import loglog
+    loglog({s: ([out["nfe_inversion_plus_reconstruction"][s][n] for n in errs], list(errs.values()))
+            for s, errs in out["round_trip_rms"].items()},
+           "model evaluations, inversion + reconstruction", "round-trip RMS error",
+           "Round trip inside ComfyUI (tiny FLUX, random weights)", plots_dir / "host_round_trip_vs_nfe.png")

@@ -8,7 +8,7 @@ K arrive after RoPE, which is a fixed per-position rotation, so replacing or add
 """
 import comfy.model_base
 
-from ..fireflow.features import DOUBLE, KIND_NAMES, SINGLE
+from ..fireflow.features import DOUBLE, SINGLE
 from .host import PACK_KEY
 
 BLOCK_NAMES = {DOUBLE: "double_block", SINGLE: "single_block"}
@@ -99,7 +99,3 @@ def injector(plan_map, store, strategy, apply_strategy):
             return q, k, v
         return action
     return decide
-
-
-def describe_kind(kind):
-    return KIND_NAMES[kind]

@@ -8,8 +8,6 @@
 - `EvalContext`: (pass, step, call) published in transformer_options for attention hooks; a plain object, so it
   survives ComfyUI's dict copies by reference.
 """
-import logging
-
 import torch
 
 import comfy.model_management
@@ -18,7 +16,6 @@ import comfy.samplers
 
 from ..fireflow.solvers import integrate
 
-log = logging.getLogger("fireflow")
 PACK_KEY = "fireflow"
 INJECTION_KEY = "fireflow_injection_check"
 

@@ -6,7 +6,6 @@ import torch
 
 import comfy.model_management
 import comfy.samplers
-import comfy.utils
 import latent_preview
 import node_helpers
 
@@ -16,7 +15,6 @@ from .host import EvalContext, flow_sampler, velocity_model
 
 log = logging.getLogger("fireflow")
 SCHEDULES = ("auto", "flux_shift", "linear")
-KEEP_GUIDANCE = -1.0
 
 
 def check_latent(latent, node):
@@ -101,7 +99,7 @@ def model_fingerprint(model) -> str:
     """
     dm = model.model.diffusion_model
     h = hashlib.sha256(type(model.model).__name__.encode())
-    h.update(repr(sorted(getattr(model.model, "model_config").unet_config.items())).encode())
+    h.update(repr(sorted(model.model.model_config.unet_config.items())).encode())
     backup = getattr(model, "backup", {}) or {}
     for name, p in list(dm.state_dict().items())[:4]:
         saved = backup.get("diffusion_model." + name)

@@ -169,6 +169,9 @@ class FireFlowSampler:
             samples = samples.repeat(cond_batch // samples.shape[0], 1, 1, 1)
         check = model.model_options.get("transformer_options", {}).get(INJECTION_KEY)
         if check is not None:
+            if any("reference_latents" in c[1] for c in conditioning):
+                raise ValueError(f"{node}: V-injection does not support reference latents (FLUX Kontext) yet: their "
+                                 "tokens follow the image tokens. Remove ReferenceLatent, or sample without injection")
             check(grid, solver, samples.shape, inversion)
         cond = with_guidance(conditioning, guidance)
         out_samples, nfe, ctx = run_pass(model, cond, samples, grid, solver, node)

@@ -4,7 +4,6 @@ import pathlib
 import sys
 import time
 
-import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

@@ -17,7 +17,6 @@ def patch_torchvision():
     text = path.read_text()
     if MARK in text:
         return
-    old = "def register_meta(op_name, overload_name=\"default\"):\n    def wrapper(fn):\n"
     if "@torch.library.register_fake" not in text:
         return
     lines = text.splitlines(keepends=True)

@@ -1,6 +1,5 @@
 """Every workflow in workflows/ runs through the real ComfyUI server (tiny parts substituted; see substitute.py)."""
 import json
-import pathlib
 import sys
 
 import pytest

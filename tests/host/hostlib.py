@@ -17,7 +17,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import host_env  # noqa: E402
 
 host_env.boot()
-import fixtures  # noqa: E402
 import folder_paths  # noqa: E402
 
 # Each test session gets its own input/output/temp folders (removed at exit), so tests never touch a user's files.

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from hostlib import PACK, comfy_nodes, conditioning, counting_clone, latent
+from hostlib import comfy_nodes, conditioning, counting_clone, latent
 
 FIRST, MID = 0, 1
 SINGLE, DOUBLE = 1, 0
@@ -281,3 +281,11 @@ def test_non_flux_flow_model_inverts_but_refuses_features():
     flux_rec = invert(fixtures.tiny_flux(0), cache())[1]
     with pytest.raises(ValueError, match="supported for FLUX"):
         patch(sd3, flux_rec)
+
+
+def test_reference_latents_refused_with_injection(tiny):
+    inv, rec = invert(tiny, cache())
+    cond = conditioning(2)
+    cond[0][1]["reference_latents"] = [latent(7)["samples"]]
+    with pytest.raises(ValueError, match="reference latents"):
+        sample(patch(tiny, rec), inv, rec, cond=cond)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import folder_paths
-from hostlib import PACK, comfy_nodes, conditioning, latent
+from hostlib import PACK, comfy_nodes, latent
 from test_editing import cache, invert, patch, sample
 
 storage = PACK.fireflow.storage

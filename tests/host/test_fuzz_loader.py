@@ -47,7 +47,7 @@ def test_fuzz_loader(valid_bytes, tmp_path):
     rng = random.Random(1234)
     target = tmp_path / "fuzzed.safetensors"
     outcomes = {}
-    for i in range(ITERATIONS):
+    for _i in range(ITERATIONS):
         data, kind = mutate(valid_bytes, rng)
         target.write_bytes(data)
         try:

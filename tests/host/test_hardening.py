@@ -8,7 +8,7 @@ import torch
 
 import comfy.model_management as mm
 import comfy.patcher_extension as pe
-from hostlib import PACK, TESTNODES, comfy_nodes, conditioning, latent
+from hostlib import PACK, TESTNODES, comfy_nodes
 from test_editing import EDIT_PROMPT, cache, invert, patch, sample
 
 FeatureStore = PACK.fireflow.features.FeatureStore
