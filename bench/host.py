@@ -34,6 +34,15 @@ def _bare_forward_seconds(model, cond, x, repeats):
     return statistics.median(times)
 
 
+def _stock_euler(model, cond, lat):
+    """ComfyUI's own SamplerCustom + stock euler sampler, 9 steps: what the host itself costs per evaluation."""
+    import comfy.samplers
+    import comfy_extras.nodes_custom_sampler as cs
+    node = cs.SamplerCustom()
+    run = node.execute if hasattr(node, "execute") else node.sample
+    run(model, True, 0, 1.0, cond, cond, comfy.samplers.sampler_object("euler"), torch.linspace(1, 0, 10), lat)
+
+
 def _ratios(fn, nfe, bare, repeats):
     fn()  # warm-up
     out = []
@@ -84,7 +93,8 @@ def run(repeats=5, size=64, plots_dir=None):
             "sampling_fireflow_8": _ratios(lambda: sampler.sample(model, cond, inv, 2.0, inversion=rec), 9, bare,
                                            repeats),
             "edit_with_injection_fireflow_8": _ratios(lambda: sampler.sample(patched, cond, inv, 2.0, inversion=rec),
-                                                      9, bare, repeats)}
+                                                      9, bare, repeats),
+            "reference_stock_samplercustom_euler_9": _ratios(lambda: _stock_euler(model, cond, big), 9, bare, repeats)}
     if plots_dir is not None:
         plot(out, plots_dir)
     return out

@@ -48,10 +48,14 @@ def render(doc):
         lines += [f"Overhead inside ComfyUI (tiny FLUX, latent {o['latent'][2]}×{o['latent'][3]}, "
                   f"bare forward {o['bare_forward_s'] * 1000:.0f} ms): pack wall time ÷ (NFE × bare forward).", "",
                   "| pass | NFE | min | median | max |", "|---|---|---|---|---|"]
-        for k in ("inversion_fireflow_8", "sampling_fireflow_8", "edit_with_injection_fireflow_8"):
+        for k in ("inversion_fireflow_8", "sampling_fireflow_8", "edit_with_injection_fireflow_8",
+                  "reference_stock_samplercustom_euler_9"):
             r = o[k]
             lines.append(f"| {k.replace('_', ' ')} | {r['nfe']} | {r['min']:.2f} | {r['median']:.2f} | {r['max']:.2f} |")
-        lines += ["", f"A full FireFlow edit (8 steps, V injection) counted {doc['host']['nfe_full_edit_fireflow_8']} "
+        lines += ["", "The last row is ComfyUI's own SamplerCustom with its stock euler sampler at the same NFE: the "
+                  "spread between rows is what the host and this 2-core machine add, not the pack (cProfile puts "
+                  "98 % of a pass inside ComfyUI's apply_model).", "",
+                  f"A full FireFlow edit (8 steps, V injection) counted {doc['host']['nfe_full_edit_fireflow_8']} "
                   "model evaluations.", ""]
     if "editing" in doc:
         c = doc["editing"]["cache_bytes_flux_dev_bf16"]
