@@ -9,10 +9,9 @@ interval upwards. An injected editing evaluation reads what inversion computed o
 Which calls are injected: `reference` reproduces each method's own code (FireFlow: midpoint calls only; RF-Solver
 family: both calls; Euler: its only call), `mid` and `both` are explicit choices.
 """
+import math
 from dataclasses import dataclass
 from typing import Dict, Tuple
-
-import torch
 
 from .solvers import FIRST, MID, get_solver
 
@@ -75,7 +74,7 @@ class Strategy:
             mode, ratio = getattr(self, f), getattr(self, f + "_ratio")
             if mode not in MODES:
                 raise ValueError(f"{f}_mode must be one of {', '.join(MODES)}; got {mode!r}")
-            if not torch.isfinite(torch.tensor(float(ratio))):
+            if not math.isfinite(float(ratio)):
                 raise ValueError(f"{f}_ratio must be a finite number; got {ratio}")
 
     @property

@@ -16,7 +16,6 @@ from .schedules import check_grid
 
 FIRST = 0  # evaluation at the start of a step (t = a)
 MID = 1    # evaluation at the step's midpoint (t = a + h/2)
-CALL_NAMES = {FIRST: "first", MID: "mid"}
 
 
 class EvalPoint(NamedTuple):

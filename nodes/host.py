@@ -78,11 +78,11 @@ def to_velocity(out, x, t, raw):
 
 class EvalContext:
     """Which evaluation is running: pass ('invert' for ascending sigmas, else 'sample'), step, call (0 first,
-    1 mid), t; plus per-run counters (nfe, stats) that hooks may fill. One per sampling run."""
-    __slots__ = ("pass_name", "step", "call", "t", "nfe", "stats")
+    1 mid); plus per-run counters (nfe, stats) that hooks may fill. One per sampling run."""
+    __slots__ = ("pass_name", "step", "call", "nfe", "stats")
 
     def __init__(self):
-        self.pass_name, self.step, self.call, self.t, self.nfe, self.stats = None, -1, -1, None, 0, {}
+        self.pass_name, self.step, self.call, self.nfe, self.stats = None, -1, -1, 0, {}
 
     def __deepcopy__(self, memo):
         return self
@@ -106,7 +106,7 @@ def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disa
 
     def velocity(xe, t, point):
         comfy.model_management.throw_exception_if_processing_interrupted()
-        ctx.step, ctx.call, ctx.t = point.step, point.call, t
+        ctx.step, ctx.call = point.step, point.call
         out = model(xe, s_in * t, **extra_args)
         v = to_velocity(out.to(xe.dtype), xe, t, raw)
         ctx.nfe += 1

@@ -19,9 +19,7 @@ log = logging.getLogger("fireflow")
 
 CATEGORY = "FireFlow"
 INVERSION = "FIREFLOW_INVERSION"
-SOLVER_TIP = ("ODE solver. fireflow: second order at N + 1 evaluations per pass (the paper's method). rf_solver / "
-              "midpoint: second order, 2 per step. rf_solver_3: RF-Solver with a third-order Taylor term. euler: "
-              "first order, 1 per step (vanilla ReFlow).")
+SOLVER_TIP = "ODE solver. " + " ".join(f"{name}: {rule.description}." for name, rule in SOLVERS.items())
 STEPS_TIP = "Number of steps on the time grid; the edit walks the same grid back. The paper edits with 8."
 SCHEDULE_TIP = ("Time grid. auto: FLUX's resolution-dependent shift for FLUX-dev, linear for FLUX-schnell. "
                 "Ignored when SIGMAS are connected.")
