@@ -4,11 +4,14 @@ Keys are integers (inversion step, call, block kind, block index, feature), neve
 edit will consume are recorded. Storage dtype and device are chosen up front; the bytes held are counted.
 """
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
 import torch
 
+from .errors import (BlockSelectionError, BudgetError, ChoiceError, FireFlowError, IncompleteRecording,
+                     SettingError, StepsError)
 from .injection import CALL_POLICIES, FEATURES, TEXT_POLICIES, injection_map
 
 DOUBLE, SINGLE = 0, 1
@@ -21,6 +24,7 @@ FP8_MAX = 448.0  # largest finite float8_e4m3fn
 def parse_blocks(spec, count, kind):
     """'all', 'none' or '' (no blocks), or comma-separated indices and inclusive ranges: '20-37', '0,2,5-7'."""
     text = (spec or "").strip().lower()
+    field = f"{kind}_blocks"
     if text in ("", "none"):
         return ()
     if text == "all":
@@ -30,20 +34,22 @@ def parse_blocks(spec, count, kind):
         part = part.strip()
         lo, sep, hi = part.partition("-")
         if not lo.strip().isdigit() or (sep and not hi.strip().isdigit()):
-            raise ValueError(f"{kind}_blocks {spec!r}: '{part}' is not an index or a range like 20-37 "
-                             "(use 'all', 'none', or e.g. '0-9, 20-37')")
+            raise BlockSelectionError(f"{field} {spec!r}: '{part}' is not an index or a range like 20-37 (use 'all', "
+                                      "'none', or e.g. '0-9, 20-37')", field, spec, "syntax", count)
         a, b = int(lo), int(hi) if sep else int(lo)
         if a > b:
-            raise ValueError(f"{kind}_blocks {spec!r}: the range '{part}' runs backwards; write {b}-{a}")
+            raise BlockSelectionError(f"{field} {spec!r}: the range '{part}' runs backwards; write {b}-{a}",
+                                      field, spec, "backwards", count)
         if b >= count:
-            raise ValueError(f"{kind}_blocks {spec!r}: this model has {count} {kind}-stream blocks (0-{count - 1})")
+            raise BlockSelectionError(f"{field} {spec!r}: this model has {count} {kind}-stream blocks "
+                                      f"(0-{count - 1})", field, spec, "out_of_range", count)
         out.update(range(a, b + 1))
     return tuple(sorted(out))
 
 
 @dataclass(frozen=True)
 class CacheSpec:
-    """What the Attention Feature Cache node asks the Inverter to record (independent of the model)."""
+    """What to record for an edit (independent of the model): features, blocks, steps, calls, storage, budget."""
     features: Tuple[str, ...] = ("v",)
     single_blocks: str = "all"
     double_blocks: str = ""
@@ -56,52 +62,77 @@ class CacheSpec:
 
     def __post_init__(self):
         if not self.features or any(f not in FEATURES for f in self.features):
-            raise ValueError(f"record at least one of q, k, v; got {list(self.features)}")
+            raise SettingError("features", list(self.features), "must name at least one of q, k, v")
         for name, value, allowed in (("calls", self.calls, CALL_POLICIES), ("text_tokens", self.text_tokens,
                                      TEXT_POLICIES), ("device", self.device, STORAGE_DEVICES),
                                      ("dtype", self.dtype, tuple(STORAGE_DTYPES))):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+                raise ChoiceError(name, value, allowed)
         if int(self.inject_steps) < 1:
-            raise ValueError(f"inject_steps must be at least 1 to record anything; got {self.inject_steps}")
+            raise SettingError("inject_steps", self.inject_steps, "must be at least 1 to record anything")
         if not (0 < float(self.max_gb) < float("inf")):
-            raise ValueError(f"max_cache_gb must be a positive number; got {self.max_gb}")
+            raise SettingError("max_gb", self.max_gb, "must be a positive number")
 
-    def check_budget(self, n_double, n_single, steps, solver, geometry, model_dtype):
-        """Plan and estimate (bytes); refuse before recording when the estimate is over max_gb, naming settings
-        that would fit. geometry = (batch, heads, head_dim, text_tokens, image_tokens)."""
-        plan = self.resolve(n_double, n_single, steps, solver)
+    def check_budget(self, block_counts, steps, solver, geometry, model_dtype):
+        """Plan and estimate (bytes); raise BudgetError before recording when over max_gb, with settings that fit.
+
+        block_counts = (double, single) of the model; geometry = (batch, heads, head_dim, text_tokens, image_tokens).
+        """
+        plan = self.resolve(block_counts, steps, solver)
         estimate = plan.estimate_bytes(*geometry, model_dtype)
         limit = self.max_gb * 2 ** 30
         if estimate <= limit:
             return plan, estimate
-        fits = []
-        for label, change in (("dtype fp8", {"dtype": "fp8"}), ("text_tokens image_only", {"text_tokens": "image_only"}),
-                              ("inject_steps 1", {"inject_steps": 1}),
-                              ("single_blocks 20-37, double_blocks none",
-                               {"single_blocks": f"{n_single // 2}-{n_single - 1}", "double_blocks": "none"}),
-                              ("fp8 + image_only + inject_steps 1",
-                               {"dtype": "fp8", "text_tokens": "image_only", "inject_steps": 1})):
-            alt = dataclasses.replace(self, **change)
-            alt_bytes = alt.resolve(n_double, n_single, steps, solver).estimate_bytes(*geometry, model_dtype)
-            if alt_bytes < estimate:
-                fits.append(f"{label}: {alt_bytes / 2 ** 30:.2f} GiB" + (" (fits)" if alt_bytes <= limit else ""))
-        where = "" if self.device == "cpu" else "; or device cpu keeps it in host RAM instead of VRAM"
-        raise ValueError(f"the feature cache would hold {estimate / 2 ** 30:.2f} GiB, over max_cache_gb "
-                         f"{self.max_gb:g}. Options: {'; '.join(fits)}{where}; or raise max_cache_gb")
+        raise BudgetError(estimate, limit, self._cheaper(block_counts, steps, solver, geometry, model_dtype, limit))
 
-    def resolve(self, n_double, n_single, steps, solver):
-        """The concrete plan for a model with these block counts, a grid of `steps` and a solver."""
+    def _cheaper(self, block_counts, steps, solver, geometry, model_dtype, limit):
+        """Each single change that lowers the estimate, and, when none of them fits, the combination of the fewest
+        changes that fits (or all of them, the least this spec can get to)."""
+        n_single = block_counts[1]
+        knobs = [{"dtype": "fp8"}, {"text_tokens": "image_only"}, {"inject_steps": 1}]
+        if n_single > 1:
+            knobs.append({"single_blocks": f"{n_single // 2}-{n_single - 1}", "double_blocks": "none"})
+        current = self.resolve(block_counts, steps, solver).estimate_bytes(*geometry, model_dtype)
+
+        def price(changes):
+            alt = dataclasses.replace(self, **changes)
+            return alt.resolve(block_counts, steps, solver).estimate_bytes(*geometry, model_dtype)
+
+        priced = []
+        for r in range(1, len(knobs) + 1):
+            for combo in itertools.combinations(knobs, r):
+                changes = {k: v for c in combo for k, v in c.items()}
+                if all(getattr(self, k) == v for k, v in changes.items()):
+                    continue
+                cost = price(changes)
+                if cost < current:
+                    priced.append((r, changes, cost))
+        singles = [(c, b, b <= limit) for r, c, b in priced if r == 1]
+        if any(f for _, _, f in singles):
+            return singles
+        fitting = sorted((r, b, i) for i, (r, c, b) in enumerate(priced) if b <= limit)
+        if fitting:
+            best = priced[fitting[0][2]]
+        elif priced:
+            best = min(priced, key=lambda p: p[2])
+        else:
+            return singles
+        if best[0] > 1:
+            singles.append((best[1], best[2], best[2] <= limit))
+        return singles
+
+    def resolve(self, block_counts, steps, solver):
+        """The concrete plan for a model with these (double, single) block counts, `steps` steps and a solver."""
         if self.inject_steps > steps:
-            raise ValueError(f"inject_steps ({self.inject_steps}) is larger than the inverted steps ({steps}): "
-                             "lower inject_steps on the Attention Feature Cache or invert with more steps")
+            raise StepsError(self.inject_steps, steps, "grid")
+        n_double, n_single = block_counts
         blocks = tuple((DOUBLE, i) for i in parse_blocks(self.double_blocks, n_double, "double")) + \
             tuple((SINGLE, i) for i in parse_blocks(self.single_blocks, n_single, "single"))
         if not blocks:
-            raise ValueError("no blocks selected: set single_blocks (e.g. 'all') or double_blocks")
+            raise BlockSelectionError("no blocks selected", None, "", "empty")
         inj = injection_map(steps, self.inject_steps, solver, self.calls)
         return RecordPlan(spec=self, blocks=blocks, steps=steps, solver=solver,
-                          injection=tuple(sorted(inj.items())))
+                          injection=tuple(sorted(inj.items())), block_counts=(int(n_double), int(n_single)))
 
 
 @dataclass(frozen=True)
@@ -112,6 +143,7 @@ class RecordPlan:
     steps: int
     solver: str
     injection: Tuple[Tuple[Tuple[int, int], Tuple[int, int]], ...]
+    block_counts: Tuple[int, int] = (0, 0)
 
     @property
     def sources(self):
@@ -154,7 +186,8 @@ def _ranges(idx):
 class FeatureStore:
     """Recorded tensors keyed (inversion step, call, block kind, block index, feature index); frozen once filled.
 
-    Tensors are kept as [B, heads, tokens, head_dim] in the storage dtype (fp8 with one scale per tensor).
+    Tensors are kept as [B, heads, tokens, head_dim] in the storage dtype. fp8 tensors carry one scale each, kept as a
+    0-d float32 tensor on the device that computed it (reading it back to the host would synchronise every call).
     """
 
     def __init__(self, plan: RecordPlan, image_tokens: int, device, model_dtype):
@@ -164,7 +197,7 @@ class FeatureStore:
         self.device = torch.device(device)
         self.model_dtype = model_dtype
         self._tensors: Dict[tuple, torch.Tensor] = {}
-        self._scales: Dict[tuple, float] = {}
+        self._scales: Dict[tuple, torch.Tensor] = {}
         self._frozen = False
 
     def wants(self, step, call):
@@ -184,7 +217,7 @@ class FeatureStore:
     def _store(self, key, t):
         dtype = STORAGE_DTYPES[self.plan.spec.dtype]
         if dtype == torch.float8_e4m3fn:
-            scale = float(t.abs().max().float().clamp_min(1e-12)) / FP8_MAX
+            scale = t.abs().amax().float().clamp_min(1e-12) / FP8_MAX
             self._scales[key] = scale
             t = (t.float() / scale).to(torch.float8_e4m3fn)
         out = t.to(device=self.device, dtype=dtype or t.dtype, copy=True).contiguous()
@@ -195,8 +228,7 @@ class FeatureStore:
     def freeze(self):
         missing = self.plan.entries - len(self._tensors)
         if missing:
-            raise RuntimeError(f"{missing} planned feature entries were not recorded: the model's blocks were not "
-                               "reached (is the model a FLUX with the selected blocks?)")
+            raise IncompleteRecording(missing, self.plan.entries)
         self._frozen = True
         return self
 
@@ -206,8 +238,9 @@ class FeatureStore:
         for f in self.plan.spec.features:
             key = (step, call, kind, block, FEATURES.index(f))
             t = self._tensors[key]
-            if key in self._scales:
-                t = t.to(self.model_dtype) * self._scales[key]
+            scale = self._scales.get(key)
+            if scale is not None:  # dequantise where the scale lives (the compute device): moves 1 byte per value
+                t = t.to(device=scale.device, dtype=self.model_dtype) * scale
             out[f] = t
         return out
 
@@ -222,7 +255,8 @@ class FeatureStore:
         return self
 
     def scales(self):
-        return dict(self._scales)
+        """{key: float} fp8 scales (reads them back to the host: for saving, not for the sampling loop)."""
+        return {k: float(v) for k, v in self._scales.items()}
 
     @classmethod
     def restore(cls, plan, image_tokens, text_tokens, device, model_dtype, tensors, scales):
@@ -232,12 +266,12 @@ class FeatureStore:
         wanted = {(s, c, k, b, FEATURES.index(f)) for s, c in plan.sources for k, b in plan.blocks
                   for f in plan.spec.features}
         if set(tensors) != wanted:
-            raise ValueError(f"the file holds {len(tensors)} feature tensors but its plan needs {len(wanted)}")
+            raise FireFlowError(f"{len(tensors)} feature tensors where the plan needs {len(wanted)}")
         fp8 = STORAGE_DTYPES[plan.spec.dtype] == torch.float8_e4m3fn
         if set(scales) != (wanted if fp8 else set()) or not all(0 < float(v) < float("inf") for v in scales.values()):
-            raise ValueError("the fp8 scales do not match the feature tensors")
+            raise FireFlowError("the fp8 scales do not match the feature tensors")
         for key, t in tensors.items():
             store._tensors[key] = t.to(device)
-        store._scales = {k: float(v) for k, v in scales.items()}
+        store._scales = {k: torch.tensor(float(v), dtype=torch.float32, device=device) for k, v in scales.items()}
         store._frozen = True
         return store

@@ -4,15 +4,22 @@ Grid t_0 = 1 > ... > t_N = 0. Denoising step j walks [t_j -> t_{j+1}]; inversion
 interval upwards. An injected editing evaluation reads what inversion computed on the same interval:
 - MID of denoising step j  <- MID of inversion step N-1-j (same time, the interval's midpoint);
 - FIRST of denoising step j <- the evaluation inversion used as its step-start velocity on that interval: its own
-  FIRST call for RF-Solver-type solvers (RF-Edit's quirk: computed at the other end of the interval), and for
-  FireFlow the previous step's MID (the carried velocity; FIRST only on inversion step 0).
-Which calls are injected: `reference` reproduces each method's own code (FireFlow: midpoint calls only; RF-Solver
-family: both calls; Euler: its only call), `mid` and `both` are explicit choices.
+  FIRST call where it made one (RF-Edit's quirk: computed at the other end of the interval), else, for a solver that
+  reuses the midpoint velocity (FireFlow), the previous inversion step's MID (the carried velocity).
+Which calls are injected:
+- `reference` reproduces the methods' own code, which keys features by (interval, call) and injects an editing
+  evaluation exactly when the inversion evaluated the same call on the same interval. FireFlow: midpoint calls only
+  for N >= 2 (inversion evaluates FIRST only on its first interval, the edit only on its first, and these are the same
+  interval only when N = 1, where both calls of the one step are injected); RF-Solver family: both calls; Euler: its
+  only call.
+- `mid` and `both` are explicit choices (`both` also injects FIRST where the edit evaluates it and inversion did not,
+  reading the carried velocity's source).
 """
 import math
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
+from .errors import ChoiceError, MissingFeatureError, SettingError, StepsError, TextLengthError
 from .solvers import FIRST, MID, get_solver
 
 CALL_POLICIES = ("reference", "mid", "both")
@@ -21,40 +28,39 @@ MODES = ("keep", "replace", "add")
 TEXT_POLICIES = ("auto", "image_only", "full")
 
 
-def injected_calls(solver, policy):
-    """The calls (FIRST/MID) of each injected denoising step, for a solver and a call policy."""
+def _check_policy(solver, policy):
     rule = get_solver(solver)
     if policy not in CALL_POLICIES:
-        raise ValueError(f"unknown call policy {policy!r}; choose one of {', '.join(CALL_POLICIES)}")
-    if policy == "reference":
-        if solver == "fireflow":
-            return (MID,)
-        return tuple(rule.calls)
-    if MID not in rule.calls:
-        raise ValueError(f"the {solver} solver has no midpoint evaluations; use calls = reference")
-    return (MID,) if policy == "mid" else (FIRST, MID)
+        raise ChoiceError("calls", policy, CALL_POLICIES)
+    if policy != "reference" and MID not in rule.calls:
+        raise SettingError("calls", policy, f"needs midpoint evaluations, which the {solver} solver does not make "
+                                            "(use reference)")
+    return rule
 
 
 def source_of(step, call, steps, solver):
     """(inversion step, call) whose features the editing evaluation (step, call) receives."""
+    rule = get_solver(solver)
     i = steps - 1 - step
-    if call == MID:
-        return (i, MID)
-    if solver == "fireflow" and i > 0:
-        return (i - 1, MID)
-    return (i, FIRST)
+    if call == MID or rule.evaluates(i, FIRST):
+        return (i, call)
+    return (i - 1, MID)  # the carried velocity: the previous inversion step's midpoint
 
 
 def injection_map(steps, inject_steps, solver, policy) -> Dict[Tuple[int, int], Tuple[int, int]]:
     """{(editing step, call): (inversion step, call)} for the first `inject_steps` denoising steps."""
+    rule = _check_policy(solver, policy)
     if inject_steps < 0 or inject_steps > steps:
-        raise ValueError(f"inject_steps ({inject_steps}) must be between 0 and the number of steps ({steps})")
-    calls = injected_calls(solver, policy)
+        raise StepsError(inject_steps, steps, "grid")
     out = {}
     for j in range(inject_steps):
-        for c in calls:
-            if solver == "fireflow" and c == FIRST and j > 0:
-                continue  # FireFlow evaluates the model at a step's start only on the pass's first step
+        for c in rule.calls:
+            if not rule.evaluates(j, c):
+                continue  # the edit makes no model call here
+            if policy == "mid" and c != MID:
+                continue
+            if policy == "reference" and not rule.evaluates(steps - 1 - j, c):
+                continue  # the reference code finds no feature recorded for this (interval, call)
             out[(j, c)] = source_of(j, c, steps, solver)
     return out
 
@@ -73,9 +79,9 @@ class Strategy:
         for f in FEATURES:
             mode, ratio = getattr(self, f), getattr(self, f + "_ratio")
             if mode not in MODES:
-                raise ValueError(f"{f}_mode must be one of {', '.join(MODES)}; got {mode!r}")
+                raise ChoiceError(f"{f}_mode", mode, MODES)
             if not math.isfinite(float(ratio)):
-                raise ValueError(f"{f}_ratio must be a finite number; got {ratio}")
+                raise SettingError(f"{f}_ratio", ratio, "must be a finite number")
 
     @property
     def used(self):
@@ -96,14 +102,13 @@ def align(current, stored, image_tokens, text_policy):
     """
     if stored.shape[0] != current.shape[0]:
         if current.shape[0] % stored.shape[0]:
-            raise ValueError(f"recorded batch {stored.shape[0]} does not divide the editing batch {current.shape[0]}")
+            raise SettingError("batch", current.shape[0], f"must be a multiple of the recorded batch {stored.shape[0]}")
         stored = stored.repeat(current.shape[0] // stored.shape[0], 1, 1, 1)
     stored = stored.to(device=current.device, dtype=current.dtype)
     if stored.shape[2] == current.shape[2] and text_policy != "image_only":
         return stored, True
     if text_policy == "full":
-        raise ValueError(f"text_tokens = full needs equal prompt lengths: recorded {stored.shape[2] - image_tokens}, "
-                         f"now {current.shape[2] - image_tokens} tokens; use text_tokens = auto or image_only")
+        raise TextLengthError(stored.shape[2] - image_tokens, current.shape[2] - image_tokens)
     return stored, False
 
 
@@ -124,10 +129,10 @@ def apply_strategy(strategy, q, k, v, stored, image_tokens, text_policy):
     """
     cur = {"q": q, "k": k, "v": v}
     text = True
+    missing = [f for f in strategy.used if f not in stored]
+    if missing:
+        raise MissingFeatureError(missing, tuple(stored))
     for f in strategy.used:
-        if f not in stored:
-            raise ValueError(f"{strategy.describe()} needs {f.upper()} but it was not recorded: enable it in the "
-                             "Attention Feature Cache")
         rec, include_text = align(cur[f], stored[f], image_tokens, text_policy)
         cur[f] = combine(cur[f], rec, getattr(strategy, f), getattr(strategy, f + "_ratio"), include_text,
                          image_tokens)

@@ -8,6 +8,8 @@ from typing import Optional, Tuple
 
 import torch
 
+from .errors import RecordMismatch
+
 
 def tensor_fingerprint(t: torch.Tensor) -> str:
     """Short content hash of a tensor (shape, dtype and bytes), for telling latents apart."""
@@ -45,16 +47,15 @@ class InversionRecord:
         """Refuse a sampling grid or solver other than the recorded ones (features are keyed by step)."""
         g = tuple(float(v) for v in grid)
         if solver != self.solver:
-            raise ValueError(f"the inversion used the {self.solver} solver but the sampler uses {solver}: features are "
-                             "keyed by evaluation, so sample with the same solver (connect the INVERSION to the sampler)")
+            raise RecordMismatch(f"the inversion used the {self.solver} solver but this pass uses {solver}; features "
+                                 "are keyed by evaluation, so both passes need the same solver", "solver",
+                                 self.solver, solver)
         if len(g) != len(self.grid) or max(abs(a - b) for a, b in zip(g, self.grid)) > 1e-6:
-            raise ValueError(f"the sampler walks {len(g) - 1} steps on another grid than the inversion "
-                             f"({self.steps} steps): connect the Inverter's INVERSION output to the FireFlow Sampler "
-                             "(or use the same steps, schedule and sigmas)")
+            raise RecordMismatch(f"this pass walks {len(g) - 1} steps on another grid than the inversion "
+                                 f"({self.steps} steps)", "grid", self.grid, g)
 
     def check_latent(self, shape) -> None:
         """Refuse a latent whose shape differs from the inverted one (size, batch or channels)."""
         if tuple(shape) != tuple(self.latent_shape):
-            raise ValueError(
-                f"the latent has shape {list(shape)} but the inversion was made for {list(self.latent_shape)}: "
-                "connect the Inverter's LATENT output (or an inversion of this latent) to the sampler")
+            raise RecordMismatch(f"the latent has shape {list(shape)} but the inversion was made for "
+                                 f"{list(self.latent_shape)}", "latent", tuple(self.latent_shape), tuple(shape))

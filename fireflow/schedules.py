@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from .errors import GridError
+
 # FLUX's resolution-dependent shift: mu grows linearly with the number of image tokens.
 BASE_IMAGE_TOKENS = 256
 MAX_IMAGE_TOKENS = 4096
@@ -64,17 +66,17 @@ def check_grid(grid):
     """Validate a grid: at least two finite times in [0, 1], strictly monotonic. Returns it as float64."""
     g = torch.as_tensor(grid, dtype=torch.float64).flatten()
     if g.numel() < 2:
-        raise ValueError(f"a time grid needs at least 2 values (1 step); got {g.numel()}")
+        raise GridError(f"a time grid needs at least 2 values (1 step); got {g.numel()}")
     if not torch.isfinite(g).all():
-        raise ValueError("the time grid contains NaN or infinite values")
+        raise GridError("the time grid contains NaN or infinite values")
     if g.min() < 0 or g.max() > 1:
-        raise ValueError(f"rectified-flow times must lie in [0, 1]; got range [{g.min():.4g}, {g.max():.4g}]")
+        raise GridError(f"rectified-flow times must lie in [0, 1]; got range [{g.min():.4g}, {g.max():.4g}]")
     d = torch.diff(g)
     if not ((d > 0).all() or (d < 0).all()):
-        raise ValueError("the time grid must be strictly increasing (inversion) or strictly decreasing (sampling)")
+        raise GridError("the time grid must be strictly increasing (inversion) or strictly decreasing (sampling)")
     return g
 
 
 def _check_steps(steps):
     if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be a whole number >= 1; got {steps}")
+        raise GridError(f"steps must be a whole number >= 1; got {steps}")

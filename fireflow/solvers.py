@@ -12,6 +12,7 @@ from typing import Callable, NamedTuple, Optional
 
 import torch
 
+from .errors import ChoiceError
 from .schedules import check_grid
 
 FIRST = 0  # evaluation at the start of a step (t = a)
@@ -103,17 +104,29 @@ def fireflow_step(evaluate, x, a, b, carry):
 
 @dataclass(frozen=True)
 class Solver:
-    """A named one-step rule plus its cost: `nfe(n)` model evaluations for a pass of n steps."""
+    """A named one-step rule plus its cost: `nfe(n)` model evaluations for a pass of n steps.
+
+    calls: which calls (FIRST, MID) a step may evaluate.
+    reuses_midpoint_velocity: a step's start velocity is the previous step's midpoint velocity (no model call), so
+    FIRST is evaluated only on the first step of a pass.
+    """
     name: str
     step: Callable
     nfe: Callable[[int], int]
-    calls: tuple  # which calls (FIRST, MID) a step may evaluate
+    calls: tuple
     description: str
+    reuses_midpoint_velocity: bool = False
+
+    def evaluates(self, step, call):
+        """Whether step `step` of a pass evaluates the model at `call`."""
+        if call not in self.calls:
+            return False
+        return not (call == FIRST and self.reuses_midpoint_velocity and step > 0)
 
 
 SOLVERS = {s.name: s for s in (
     Solver("fireflow", fireflow_step, lambda n: n + 1, (FIRST, MID),
-           "FireFlow: second order at about 1 evaluation per step (N + 1 per pass)"),
+           "FireFlow: second order at about 1 evaluation per step (N + 1 per pass)", reuses_midpoint_velocity=True),
     Solver("rf_solver", rf_solver_step, lambda n: 2 * n, (FIRST, MID),
            "RF-Solver: second-order Taylor step, 2 evaluations per step"),
     Solver("midpoint", midpoint_step, lambda n: 2 * n, (FIRST, MID),
@@ -131,7 +144,7 @@ def get_solver(name):
     try:
         return SOLVERS[name]
     except KeyError:
-        raise ValueError(f"unknown solver {name!r}; choose one of: {', '.join(SOLVER_NAMES)}") from None
+        raise ChoiceError("solver", name, SOLVER_NAMES) from None
 
 
 class PassResult(NamedTuple):

@@ -9,17 +9,14 @@ import os
 
 import torch
 
+from .errors import FireFlowError, InversionFileError
 from .features import STORAGE_DTYPES, CacheSpec, FeatureStore, RecordPlan
 from .record import InversionRecord
 
 FORMAT = "fireflow-inversion"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the plan records the model's block counts, so a loaded plan can be re-derived and checked
 DEFAULT_MAX_BYTES = 16 * 2 ** 30
 _DTYPE_NAMES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-class InversionFileError(ValueError):
-    """A file that is not a valid FireFlow inversion of this format version."""
 
 
 def _key(step, call, kind, block, feat):
@@ -40,7 +37,8 @@ def save_inversion(path, latent, record: InversionRecord):
         meta["plan"] = json.dumps({
             "spec": {**plan.spec.__dict__, "features": list(plan.spec.features)},
             "blocks": [list(b) for b in plan.blocks], "steps": plan.steps, "solver": plan.solver,
-            "injection": [[list(d), list(s)] for d, s in plan.injection], "image_tokens": store.image_tokens,
+            "injection": [[list(d), list(s)] for d, s in plan.injection], "block_counts": list(plan.block_counts),
+            "image_tokens": store.image_tokens,
             "text_tokens": store.text_tokens, "model_dtype": str(store.model_dtype).removeprefix("torch.")})
         meta["scales"] = json.dumps({_key(*k): v for k, v in store.scales().items()})
         for key, t in store.items():
@@ -48,8 +46,8 @@ def save_inversion(path, latent, record: InversionRecord):
     save_file(tensors, str(path), metadata=meta)
 
 
-def _fail(path, why):
-    raise InversionFileError(f"{os.path.basename(str(path))}: {why}")
+def _fail(path, why, reason="invalid", **data):
+    raise InversionFileError(os.path.basename(str(path)), why, reason, **data)
 
 
 def load_inversion(path, device="cpu", max_bytes=DEFAULT_MAX_BYTES):
@@ -71,8 +69,8 @@ def _load(path, device, max_bytes):
     from safetensors import safe_open
     size = os.path.getsize(path)
     if size > max_bytes:
-        _fail(path, f"is {size / 2 ** 30:.2f} GiB, over the {max_bytes / 2 ** 30:.2f} GiB limit (raise max_size_gb "
-                    "if you trust it)")
+        _fail(path, f"is {size / 2 ** 30:.2f} GiB, over the {max_bytes / 2 ** 30:.2f} GiB limit", "too_large",
+              size=size, limit=max_bytes)
     try:
         handle = safe_open(str(path), framework="pt", device="cpu")
     except Exception as e:  # safetensors raises its own error types for malformed headers
@@ -82,8 +80,8 @@ def _load(path, device, max_bytes):
         if meta.get("format") != FORMAT:
             _fail(path, "is not a FireFlow inversion file (no fireflow-inversion metadata)")
         if meta.get("format_version") != str(FORMAT_VERSION):
-            _fail(path, f"has format version {meta.get('format_version')!r}; this pack reads version "
-                        f"{FORMAT_VERSION}: invert the image again with this version")
+            _fail(path, f"has format version {meta.get('format_version')!r}; this version reads format "
+                        f"{FORMAT_VERSION}: invert the image again", "version")
         try:
             rec = json.loads(meta["record"])
             plan_meta = json.loads(meta["plan"]) if "plan" in meta else None
@@ -120,13 +118,18 @@ def _load_features(path, f, names, meta, scales, record, device):
         spec = CacheSpec(**{**meta["spec"], "features": tuple(meta["spec"]["features"])})
         plan = RecordPlan(spec=spec, blocks=tuple((int(k), int(b)) for k, b in meta["blocks"]),
                           steps=int(meta["steps"]), solver=str(meta["solver"]),
-                          injection=tuple(((int(d[0]), int(d[1])), (int(s[0]), int(s[1]))) for d, s in meta["injection"]))
+                          injection=tuple(((int(d[0]), int(d[1])), (int(s[0]), int(s[1]))) for d, s in meta["injection"]),
+                          block_counts=tuple(int(n) for n in meta["block_counts"]))
         image_tokens, text_tokens = int(meta["image_tokens"]), int(meta["text_tokens"])
         model_dtype = _DTYPE_NAMES[meta["model_dtype"]]
+        expected = spec.resolve(plan.block_counts, plan.steps, plan.solver)  # what this spec means for that model
     except (KeyError, TypeError, ValueError) as e:
         _fail(path, f"has a damaged feature plan ({type(e).__name__}: {e})")
     if plan.steps != record.steps or plan.solver != record.solver:
         _fail(path, "its feature plan does not match its record (steps or solver)")
+    if plan != expected:
+        _fail(path, "its feature plan (blocks or injected evaluations) is not what its settings give; the file was "
+                    "altered or written by another version: invert the image again")
     want_dtype = STORAGE_DTYPES[spec.dtype] or model_dtype
     tokens = image_tokens + (0 if spec.text_tokens == "image_only" else text_tokens)
     tensors = {}
@@ -146,5 +149,5 @@ def _load_features(path, f, names, meta, scales, record, device):
     try:
         scale_map = {tuple(int(p) for p in k.split(".")[1:]): float(v) for k, v in scales.items()}
         return FeatureStore.restore(plan, image_tokens, text_tokens, device, model_dtype, tensors, scale_map)
-    except (ValueError, TypeError) as e:
+    except (FireFlowError, TypeError, ValueError) as e:
         _fail(path, f"has inconsistent features ({e})")

@@ -6,9 +6,14 @@ override already there (attention accelerators, other packs). A replace patch al
 called instead of the original block. The override sees q, k, v as [B, heads, T + L, head_dim] (text first); Q and
 K arrive after RoPE, which is a fixed per-position rotation, so replacing or adding them commutes with it.
 """
+import torch
+
 import comfy.model_base
 
+from ..fireflow.errors import TextLengthError
 from ..fireflow.features import DOUBLE, SINGLE
+from .checks import Guard, check_feature_conditioning
+from .errors import node_errors
 from .host import PACK_KEY
 
 BLOCK_NAMES = {DOUBLE: "double_block", SINGLE: "single_block"}
@@ -99,3 +104,54 @@ def injector(plan_map, store, strategy, apply_strategy):
             return q, k, v
         return action
     return decide
+
+
+class RecordingGuard(Guard):
+    """On the Inverter's recording clone: the source conditioning must give the features a single, plain home."""
+    node = "FireFlow Inverter"
+
+    def before(self, pass_name, sigmas, solver, shape, conds):
+        if pass_name == "invert" and conds is not None:
+            check_feature_conditioning(conds, self.node, recording=True)
+
+
+class InjectionGuard(Guard):
+    """On a V-Injection clone: before the edit, the pass must match the inversion (grid, solver, latent, prompt
+    lengths when whole sequences are replaced) and the conditioning must be plain; after it, every planned
+    injection must have happened."""
+    node = "FireFlow edit (V-Injection model)"
+
+    def __init__(self, inversion, plan_map):
+        self.inversion = inversion
+        store = inversion.features
+        self.planned = {(s, c, kind, i) for s, c in plan_map for kind, i in store.plan.blocks}
+
+    def check_record(self, record):
+        """The sampler's INVERSION input must be the one whose features this clone carries."""
+        if record is not None and record.latent_fingerprint != self.inversion.latent_fingerprint:
+            raise ValueError(f"{self.node}: the V-Injection model carries features of another inversion than the one "
+                             "connected to the sampler: connect the same Inverter output to both")
+
+    def before(self, pass_name, sigmas, solver, shape, conds):
+        if pass_name != "sample":
+            return
+        inv, store = self.inversion, self.inversion.features
+        with node_errors(self.node):
+            inv.check_grid(sigmas.detach().to("cpu", torch.float32).tolist(), solver)
+            if tuple(shape[1:]) != tuple(inv.latent_shape[1:]) or shape[0] % inv.latent_shape[0]:
+                inv.check_latent(shape)
+            if conds is None:
+                return
+            for e in check_feature_conditioning(conds, self.node, recording=False):
+                tokens = e["cross_attn"].shape[1]
+                if store.plan.spec.text_tokens == "full" and tokens != store.text_tokens:
+                    raise TextLengthError(store.text_tokens, tokens)
+
+    def after(self, pass_name, ctx):
+        if pass_name != "sample":
+            return
+        missed = self.planned - ctx.stats.get("hits", set())
+        if missed:
+            raise RuntimeError(f"{self.node}: {len(missed)} of {len(self.planned)} planned feature injections did "
+                               f"not happen (first missed (step, call, kind, block): {sorted(missed)[0]}): another "
+                               "patch on these blocks may bypass them. The result would be an unedited sample")

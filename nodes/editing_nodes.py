@@ -1,13 +1,13 @@
 """Attention Feature Cache and V-Injection Patch: editing by re-using inversion's attention features."""
 import logging
 
-import torch
-
+from ..fireflow.errors import MissingFeatureError, StepsError
 from ..fireflow.features import STORAGE_DEVICES, STORAGE_DTYPES, CacheSpec
 from ..fireflow.injection import CALL_POLICIES, MODES, TEXT_POLICIES, Strategy, apply_strategy
 from ..fireflow.record import InversionRecord
-from .attention import flux_blocks, injector, install
-from .host import INJECTION_KEY
+from .attention import InjectionGuard, flux_blocks, injector, install
+from .checks import add_guard
+from .errors import node_errors
 from .passes import model_fingerprint
 
 log = logging.getLogger("fireflow")
@@ -69,9 +69,10 @@ class FireFlowFeatureCache:
         features = tuple(f for f, on in (("q", record_q), ("k", record_k), ("v", record_v)) if on)
         if not features:
             raise ValueError("Attention Feature Cache: record at least one of V, Q, K")
-        return (CacheSpec(features=features, single_blocks=single_blocks, double_blocks=double_blocks,
-                          inject_steps=inject_steps, calls=calls, text_tokens=text_tokens, device=device, dtype=dtype,
-                          max_gb=max_cache_gb),)
+        with node_errors("Attention Feature Cache"):
+            return (CacheSpec(features=features, single_blocks=single_blocks, double_blocks=double_blocks,
+                              inject_steps=inject_steps, calls=calls, text_tokens=text_tokens, device=device,
+                              dtype=dtype, max_gb=max_cache_gb),)
 
 
 class FireFlowVInjection:
@@ -107,36 +108,28 @@ class FireFlowVInjection:
         if store is None:
             raise ValueError(f"{node}: this inversion recorded no attention features: connect an Attention Feature "
                              "Cache to the Inverter's feature_cache input")
-        flux_blocks(model, node)
+        if flux_blocks(model, node) != store.plan.block_counts:
+            raise ValueError(f"{node}: the features were recorded for a model with {store.plan.block_counts} (double, "
+                             f"single) blocks; this model has {flux_blocks(model, node)}: connect the inversion's model")
         if model_fingerprint(model) != inversion.model_fingerprint:
             raise ValueError(f"{node}: the features were recorded with another model (fingerprint "
                              f"{inversion.model_fingerprint}, this model {model_fingerprint(model)}): connect the "
                              "model that was used for the inversion")
-        strategy = Strategy(q=q_mode, k=k_mode, v=v_mode, q_ratio=q_ratio, k_ratio=k_ratio, v_ratio=v_ratio)
         plan = store.plan
-        missing = [f.upper() for f in strategy.used if f not in plan.spec.features]
-        if missing:
-            raise ValueError(f"{node}: {strategy.describe()} needs {', '.join(missing)}, which the Attention Feature "
-                             f"Cache did not record (recorded: {', '.join(f.upper() for f in plan.spec.features)})")
-        recorded = plan.spec.inject_steps
-        steps = recorded if inject_steps < 0 else inject_steps
-        if steps > recorded:
-            raise ValueError(f"{node}: inject_steps ({steps}) is larger than the recorded steps ({recorded}): raise "
-                             "inject_steps on the Attention Feature Cache and invert again, or lower it here")
+        with node_errors(node):
+            strategy = Strategy(q=q_mode, k=k_mode, v=v_mode, q_ratio=q_ratio, k_ratio=k_ratio, v_ratio=v_ratio)
+            missing = [f for f in strategy.used if f not in plan.spec.features]
+            if missing:
+                raise MissingFeatureError(missing, plan.spec.features)
+            recorded = plan.spec.inject_steps
+            steps = recorded if inject_steps < 0 else inject_steps
+            if steps > recorded:
+                raise StepsError(steps, recorded, "recorded")
         m = model.clone()
         plan_map = plan.injection_for(steps)
         if plan_map and strategy.used:
             install(m, plan.blocks, injector(plan_map, store, strategy, apply_strategy))
-
-            def check(sigmas, solver, shape, record=None):
-                if record is not None and record.latent_fingerprint != inversion.latent_fingerprint:
-                    raise ValueError("the V-Injection model carries features of another inversion than the one "
-                                     "connected to the sampler: connect the same Inverter output to both")
-                inversion.check_grid(sigmas.detach().to("cpu", torch.float32).tolist(), solver)
-                if tuple(shape[1:]) != tuple(inversion.latent_shape[1:]) or shape[0] % inversion.latent_shape[0]:
-                    inversion.check_latent(shape)
-            topts = m.model_options.setdefault("transformer_options", {})
-            topts[INJECTION_KEY] = check
+            add_guard(m, InjectionGuard(inversion, plan_map))
         summary = (f"{strategy.describe()} in {plan.describe_blocks()}: {len(plan_map)} evaluation(s) per block "
                    f"{sorted(plan_map)} (step, call); {human_bytes(store.nbytes)} held")
         log.info("[FireFlow] %s: %s", node, summary)

@@ -10,6 +10,7 @@ import folder_paths
 from ..fireflow.record import InversionRecord
 from ..fireflow.storage import DEFAULT_MAX_BYTES, load_inversion, save_inversion
 from .editing_nodes import human_bytes
+from .errors import node_errors
 
 CATEGORY = "FireFlow"
 INVERSION = "FIREFLOW_INVERSION"
@@ -30,18 +31,49 @@ def contained(base, relative, what):
     return full
 
 
+_LISTING = {}  # {"dirs": ((folder, mtime or None), ...), "names": [...]}: /object_info lists on every page load
+
+
+def _roots():
+    """(folder, base, tag, recursive): input's top level, input/fireflow/ and output/fireflow/ with subfolders."""
+    inp, out = folder_paths.get_input_directory(), folder_paths.get_output_directory()
+    return ((inp, inp, "", False), (os.path.join(inp, SUBFOLDER), inp, "", True),
+            (os.path.join(out, SUBFOLDER), out, " [output]", True))
+
+
+def _mtime(folder):
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _scan(folder, base, tag, recursive, dirs, names):
+    """Add the folder's .safetensors names to `names`, and (folder, mtime) of each folder looked at to `dirs`."""
+    dirs.append((folder, _mtime(folder)))
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.is_file() and e.name.endswith(SUFFIX):
+                    names.append(os.path.relpath(e.path, base).replace(os.sep, "/") + tag)
+                elif recursive and e.is_dir(follow_symlinks=False):
+                    _scan(e.path, base, tag, True, dirs, names)
+    except OSError:
+        pass
+
+
 def _listing():
-    out = []
-    for base, tag in ((folder_paths.get_input_directory(), ""), (folder_paths.get_output_directory(), " [output]")):
-        root = os.path.join(base, SUBFOLDER) if tag else base
-        if not os.path.isdir(root):
-            continue
-        for dirpath, _, files in os.walk(root):
-            for name in files:
-                if name.endswith(SUFFIX):
-                    rel = os.path.relpath(os.path.join(dirpath, name), base).replace(os.sep, "/")
-                    out.append(rel + tag)
-    return sorted(out)
+    """Saved inversions. Re-read only when a folder looked at last time changed its mtime (adding, removing or
+    renaming a file or subfolder does) or the folders themselves moved; otherwise a few stat calls."""
+    dirs = _LISTING.get("dirs")
+    if dirs and all(_mtime(d) == m for d, m in dirs) and \
+            {d for d, _ in dirs} >= {r[0] for r in _roots()}:
+        return _LISTING["names"]
+    dirs, names = [], []
+    for folder, base, tag, recursive in _roots():
+        _scan(folder, base, tag, recursive, dirs, names)
+    _LISTING.update(dirs=tuple(dirs), names=sorted(set(names)))
+    return _LISTING["names"]
 
 
 def resolve_load_name(name):
@@ -121,7 +153,8 @@ class FireFlowLoadInversion:
 
     def load(self, inversion_file, max_size_gb):
         path = resolve_load_name(inversion_file)
-        latent, record = load_inversion(path, device="cpu", max_bytes=int(max_size_gb * 2 ** 30))
+        with node_errors("Load Inversion"):
+            latent, record = load_inversion(path, device="cpu", max_bytes=int(max_size_gb * 2 ** 30))
         text = f"loaded {inversion_file}: {record.describe()}"
         if record.features is not None:
             text += f"; features {human_bytes(record.features.nbytes)}"

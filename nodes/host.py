@@ -7,6 +7,9 @@
   would end in 1 / (1 - 1) and an edit from t = 1 would throw the inverted latent away).
 - `EvalContext`: (pass, step, call) published in transformer_options for attention hooks; a plain object, so it
   survives ComfyUI's dict copies by reference.
+- Before the first evaluation the sampler refuses what cannot work (a model that is not a rectified flow, a start
+  at sigma 0 without the raw velocity, non-finite input) and runs the guards of clones that record or inject
+  features (nodes/checks.py); after each evaluation it refuses non-finite output; after the pass, the guards again.
 """
 import torch
 
@@ -15,9 +18,11 @@ import comfy.model_sampling
 import comfy.samplers
 
 from ..fireflow.solvers import integrate
+from .checks import check_finite_conditioning, entries, guards, non_finite_message
+from .errors import node_errors
 
 PACK_KEY = "fireflow"
-INJECTION_KEY = "fireflow_injection_check"
+SAMPLER_NODE = "FireFlow Solver (SAMPLER)"
 
 
 class RawVelocitySampling(torch.nn.Module):
@@ -65,14 +70,17 @@ def velocity_model(model_patcher):
     return m
 
 
+SIGMA_ZERO = ("{node}: these sigmas start at 0, where the velocity cannot be recovered from the denoised output "
+              "a SAMPLER receives: use the FireFlow Inverter node to invert, or start the sigmas above 0 (ComfyUI's "
+              "FlipSigmas does)")
+
+
 def to_velocity(out, x, t, raw):
     """The single conversion from a host output to a velocity: raw output, or (x - x0) / t from a denoised x0."""
     if raw:
         return out
     if t == 0:
-        raise ValueError("this sampler evaluates the model at sigma 0, where the velocity cannot be recovered from "
-                         "the denoised output: use the FireFlow Inverter node, or start the sigmas above 0 "
-                         "(ComfyUI's FlipSigmas does)")
+        raise ValueError(SIGMA_ZERO.format(node=SAMPLER_NODE))
     return (x - out) / t
 
 
@@ -89,26 +97,37 @@ class EvalContext:
 
 
 def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, solver="fireflow",
-                          on_eval=None, context=None):
-    """KSAMPLER sampler function: walk `sigmas` with a core solver, publishing the EvalContext per evaluation."""
+                          on_eval=None, context=None, conds=None):
+    """KSAMPLER sampler function: walk `sigmas` with a core solver, publishing the EvalContext per evaluation.
+
+    conds: the guider's conditioning (FlowKSampler passes it), for the guards' checks before the first evaluation.
+    """
     extra_args = dict(extra_args or {})
     options = extra_args.get("model_options", {})
     topts = dict(options.get("transformer_options", {}))
     ctx = context if context is not None else EvalContext()
     ctx.pass_name = "invert" if float(sigmas[0]) < float(sigmas[-1]) else "sample"
-    check = topts.get(INJECTION_KEY)
-    if check is not None and ctx.pass_name == "sample":
-        check(sigmas, solver, x.shape)
+    raw = bool(getattr(model.inner_model.inner_model.model_sampling, "fireflow_raw_velocity", False))
+    if not raw and float(sigmas[0]) == 0:
+        raise ValueError(SIGMA_ZERO.format(node=SAMPLER_NODE))
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{SAMPLER_NODE}: the start latent contains NaN or infinite values")
+    run_guards = guards(options)
+    with node_errors("FireFlow"):
+        for guard in run_guards:
+            guard.before(ctx.pass_name, sigmas, solver, tuple(x.shape), conds)
     topts[PACK_KEY] = ctx
     extra_args["model_options"] = {**options, "transformer_options": topts}
-    raw = bool(getattr(model.inner_model.inner_model.model_sampling, "fireflow_raw_velocity", False))
-    s_in = x.new_ones([x.shape[0]])
+    # Timesteps in fp32 whatever the latent's dtype: an fp16 latent would otherwise feed t = 0.26636 for 0.26646.
+    s_in = torch.ones(x.shape[0], device=x.device, dtype=torch.float32)
 
     def velocity(xe, t, point):
         comfy.model_management.throw_exception_if_processing_interrupted()
         ctx.step, ctx.call = point.step, point.call
         out = model(xe, s_in * t, **extra_args)
         v = to_velocity(out.to(xe.dtype), xe, t, raw)
+        if not torch.isfinite(v).all():
+            raise ValueError(non_finite_message(options, ctx.pass_name, point.step, t))
         ctx.nfe += 1
         if on_eval is not None:
             on_eval(ctx.nfe, xe - t * v)
@@ -119,6 +138,8 @@ def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disa
             callback({"x": x_next, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": denoised})
 
     result = integrate(velocity, x, sigmas.detach().to("cpu", torch.float64), solver, callback=step_callback)
+    for guard in run_guards:
+        guard.after(ctx.pass_name, ctx)
     return result.x
 
 
@@ -135,6 +156,12 @@ class FlowKSampler(comfy.samplers.KSAMPLER):
         if denoise_mask is not None:
             raise ValueError("FireFlow samplers do not support a noise mask yet: remove the latent's mask "
                              "(SetLatentNoiseMask) or use a stock sampler for inpainting")
+        patcher = getattr(model_wrap, "model_patcher", None)
+        if patcher is not None:
+            require_flow_model(patcher, SAMPLER_NODE)
+        conds = getattr(model_wrap, "conds", None) or {}
+        conds = [e for key in sorted(conds) for e in entries(conds[key])]
+        check_finite_conditioning(conds, SAMPLER_NODE)
         extra_args["denoise_mask"] = None
         model_k = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
         model_k.latent_image, model_k.noise = latent_image, noise
@@ -150,7 +177,7 @@ class FlowKSampler(comfy.samplers.KSAMPLER):
         if callback is not None:
             k_callback = lambda d: callback(d["i"], d["denoised"], d["x"], total)  # noqa: E731
         return self.sampler_function(model_k, x, sigmas, extra_args=extra_args, callback=k_callback,
-                                     disable=disable_pbar, **self.extra_options)
+                                     disable=disable_pbar, conds=conds, **self.extra_options)
 
 
 def flow_sampler(solver, on_eval=None, context=None):

@@ -1,4 +1,5 @@
 """FireFlow Inverter, FireFlow Sampler and the solver SAMPLER node."""
+import dataclasses
 import logging
 
 import torch
@@ -9,11 +10,13 @@ from ..fireflow.features import CacheSpec, FeatureStore
 from ..fireflow.record import InversionRecord, tensor_fingerprint
 from ..fireflow.schedules import image_tokens, inversion_grid
 from ..fireflow.solvers import SOLVER_NAMES, SOLVERS
-from .attention import flux_blocks, install, recorder
+from .attention import InjectionGuard, RecordingGuard, flux_blocks, install, recorder
+from .checks import add_guard, check_feature_conditioning, guards
 from .editing_nodes import human_bytes
-from .host import INJECTION_KEY, flow_sampler, require_flow_model
-from .passes import (SCHEDULES, check_channels, check_conditioning, check_latent, model_fingerprint, resolve_grid,
-                     run_pass, with_guidance)
+from .errors import node_errors
+from .host import flow_sampler, require_flow_model
+from .passes import (SCHEDULES, check_channels, check_conditioning, check_guidance, check_latent, model_fingerprint,
+                     resolve_grid, run_pass, with_guidance)
 
 log = logging.getLogger("fireflow")
 
@@ -69,20 +72,30 @@ class FireFlowInverter:
         samples = check_latent(latent, node)
         check_channels(model, samples, node)
         check_conditioning(conditioning, samples, node)
+        check_guidance(guidance, node)
         if solver not in SOLVERS:
             raise ValueError(f"{node}: unknown solver {solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
-        grid = resolve_grid(model, samples, steps, schedule, sigmas)
+        with node_errors(node):
+            grid = resolve_grid(model, samples, steps, schedule, sigmas)
         store = None
         if feature_cache is not None:
+            check_feature_conditioning(conditioning, node, recording=True)
             store = self._feature_store(model, feature_cache, samples, conditioning, grid, solver, node)
         cond = with_guidance(conditioning, guidance)
-        hooks = (lambda m: install(m, store.plan.blocks, recorder(store))) if store is not None else None
-        inverted, nfe, _ = run_pass(model, cond, samples, inversion_grid(grid), solver, node, install=hooks)
+
+        def hooks(m):
+            install(m, store.plan.blocks, recorder(store))
+            add_guard(m, RecordingGuard())
+        inverted, nfe, _ = run_pass(model, cond, samples, inversion_grid(grid), solver, node,
+                                    install=hooks if store is not None else None)
         record = InversionRecord(
             grid=tuple(float(v) for v in grid.to(torch.float32).tolist()), solver=solver,
             latent_shape=tuple(samples.shape), latent_fingerprint=tensor_fingerprint(samples),
             model_fingerprint=model_fingerprint(model), guidance=None if guidance < 0 else float(guidance), nfe=nfe,
-            features=store.freeze() if store is not None else None)
+            features=None)
+        if store is not None:
+            with node_errors(node):
+                record = dataclasses.replace(record, features=store.freeze())
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"] = inverted
         text = f"inverted: {record.describe()}"
@@ -96,17 +109,15 @@ class FireFlowInverter:
         """Resolve the cache spec for this model and grid, report the estimate, and make the empty store."""
         if not isinstance(spec, CacheSpec):
             raise ValueError(f"{node}: feature_cache must come from an Attention Feature Cache node")
-        n_double, n_single = flux_blocks(model, node)
+        counts = flux_blocks(model, node)
         dm = model.model.diffusion_model
         heads, head_dim = dm.num_heads, dm.hidden_size // dm.num_heads
         dtype = model.model.manual_cast_dtype or model.model.get_dtype()
         L = image_tokens(samples.shape[-2], samples.shape[-1])
         T = max(c[0].shape[1] for c in conditioning)
-        try:
-            plan, estimate = spec.check_budget(n_double, n_single, len(grid) - 1, solver,
-                                               (samples.shape[0], heads, head_dim, T, L), dtype)
-        except ValueError as e:
-            raise ValueError(f"{node}: {e}") from None
+        with node_errors(node):
+            plan, estimate = spec.check_budget(counts, len(grid) - 1, solver, (samples.shape[0], heads, head_dim, T, L),
+                                               dtype)
         log.info("[FireFlow] %s: recording %d tensors in %s, about %s (peak: that plus one tensor being copied)",
                  node, plan.entries, plan.describe_blocks(), human_bytes(estimate))
         device = "cpu" if spec.device == "cpu" else comfy.model_management.get_torch_device()
@@ -152,25 +163,26 @@ class FireFlowSampler:
         samples = check_latent(latent, node)
         check_channels(model, samples, node)
         cond_batch = check_conditioning(conditioning, samples, node, prompt_batches=True)
+        check_guidance(guidance, node)
         if inversion is not None:
             if not isinstance(inversion, InversionRecord):
                 raise ValueError(f"{node}: the inversion input is not a FireFlow inversion record")
-            inversion.check_latent(samples.shape)
+            with node_errors(node):
+                inversion.check_latent(samples.shape)
             grid, solver = inversion.grid_tensor(), inversion.solver
         else:
             if not torch.any(samples):
                 raise ValueError(f"{node}: the latent is all zeros (an empty latent). Connect the Inverter's "
                                  "inverted_latent, or generate with SamplerCustomAdvanced + RandomNoise + the "
                                  "FireFlow Solver SAMPLER")
-            grid = resolve_grid(model, samples, steps, schedule, sigmas)
+            with node_errors(node):
+                grid = resolve_grid(model, samples, steps, schedule, sigmas)
         if cond_batch > samples.shape[0]:  # one inversion, several target prompts in one pass
             samples = samples.repeat(cond_batch // samples.shape[0], 1, 1, 1)
-        check = model.model_options.get("transformer_options", {}).get(INJECTION_KEY)
-        if check is not None:
-            if any("reference_latents" in c[1] for c in conditioning):
-                raise ValueError(f"{node}: V-injection does not support reference latents (FLUX Kontext) yet: their "
-                                 "tokens follow the image tokens. Remove ReferenceLatent, or sample without injection")
-            check(grid, solver, samples.shape, inversion)
+        injecting = [g for g in guards(model.model_options) if isinstance(g, InjectionGuard)]
+        for g in injecting:  # the same checks the sampler runs, here before the model is even loaded
+            g.check_record(inversion)
+            g.before("sample", grid, solver, tuple(samples.shape), conditioning)
         cond = with_guidance(conditioning, guidance)
         out_samples, nfe, ctx = run_pass(model, cond, samples, grid, solver, node)
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
@@ -182,8 +194,7 @@ class FireFlowSampler:
             evals = sorted({(s, c) for s, c, _, _ in hits})
             text_mode = "text tokens replaced" if all(ctx.stats["text_replaced"]) else "text tokens kept (lengths differ)"
             text += f"; injected {len(hits)} block calls at (step, call) {evals}, {text_mode}"
-        elif check is not None:
-            text += "; no features injected (inject_steps 0)"
+
         return {"ui": _summary(text), "result": (out,)}
 
 
