@@ -1,6 +1,7 @@
 """Running one FireFlow pass (inversion or sampling) through ComfyUI's guider, with checks done before any work."""
 import hashlib
 import logging
+import math
 
 import torch
 
@@ -11,6 +12,7 @@ import node_helpers
 
 from ..fireflow.schedules import check_grid, flux_grid, image_tokens
 from ..fireflow.solvers import get_solver
+from .checks import check_finite_conditioning
 from .host import EvalContext, flow_sampler, velocity_model
 
 log = logging.getLogger("fireflow")
@@ -59,7 +61,13 @@ def check_conditioning(conditioning, samples, node, prompt_batches=False):
             more = ", or a multiple of it to edit with several prompts" if prompt_batches else ""
             raise ValueError(f"{node}: conditioning batch {t.shape[0]} does not match latent batch {n}"
                              f" (use batch 1 conditioning, or as many as latents{more})")
+    check_finite_conditioning(conditioning, node)
     return max(c[0].shape[0] for c in conditioning)
+
+
+def check_guidance(guidance, node):
+    if not math.isfinite(float(guidance)):
+        raise ValueError(f"{node}: guidance is {guidance}; set a finite number (-1 keeps the conditioning's own)")
 
 
 def with_guidance(conditioning, guidance):
@@ -91,8 +99,13 @@ def resolve_grid(model, samples, steps, schedule, sigmas):
     return flux_grid(int(steps), tokens, shift=(schedule == "flux_shift"))
 
 
+FINGERPRINT_TENSORS = 32  # spread over the whole network, first to last block
+FINGERPRINT_VALUES = 64   # spread over each tensor
+
+
 def model_fingerprint(model) -> str:
-    """Family, config and a sample of the base weights: tells models apart without hashing gigabytes.
+    """Family, config and a strided sample of weights across all blocks: tells fine-tunes apart (they rarely leave
+    the late blocks untouched) without hashing gigabytes (32 tensors x 64 values).
 
     Weights that a loaded LoRA patched in place are read from the patcher's backup, so the fingerprint does not
     depend on which clone happens to be loaded.
@@ -101,10 +114,14 @@ def model_fingerprint(model) -> str:
     h = hashlib.sha256(type(model.model).__name__.encode())
     h.update(repr(sorted(model.model.model_config.unet_config.items())).encode())
     backup = getattr(model, "backup", {}) or {}
-    for name, p in list(dm.state_dict().items())[:4]:
+    params = [(n, p) for n, p in dm.state_dict().items() if p.numel()]
+    picks = sorted({round(i * (len(params) - 1) / max(FINGERPRINT_TENSORS - 1, 1)) for i in range(FINGERPRINT_TENSORS)})
+    for index in picks if params else ():
+        name, p = params[index]
         saved = backup.get("diffusion_model." + name)
         p = saved.weight if saved is not None else p
-        flat = p.detach().reshape(-1)[:256].to("cpu", torch.float32)
+        flat = p.detach().reshape(-1)
+        flat = flat[:: max(1, flat.numel() // FINGERPRINT_VALUES)][:FINGERPRINT_VALUES].to("cpu", torch.float32)
         h.update(name.encode() + flat.numpy().tobytes())
     return h.hexdigest()[:16]
 
