@@ -1,4 +1,6 @@
 """The pack imports inside the real ComfyUI through its own custom-node loader."""
+import pathlib
+
 from hostlib import PACK, PACK_LINK, comfy_nodes
 
 PACK_NODES = tuple(node_id for node_id, _, _ in PACK.nodes.REGISTRY)
@@ -26,5 +28,10 @@ def test_every_input_has_a_tooltip():
 
 
 def test_web_directory_registered():
-    assert any(str(PACK_LINK) in d or d.endswith("/js") for d in comfy_nodes.EXTENSION_WEB_DIRS.values())
+    # ComfyUI registers WEB_DIRECTORY under the pack's folder name and serves it at /extensions/<that name>/.
+    registered = comfy_nodes.EXTENSION_WEB_DIRS.get(PACK_LINK.name)
+    assert registered, f"no web directory registered for {PACK_LINK.name!r}: {sorted(comfy_nodes.EXTENSION_WEB_DIRS)}"
+    web_dir = pathlib.Path(registered)
+    assert web_dir.resolve() == (PACK_LINK / PACK.WEB_DIRECTORY).resolve()
+    assert (web_dir / "fireflow.js").is_file()
 
