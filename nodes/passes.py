@@ -34,7 +34,9 @@ def check_latent(latent, node):
                          "or check the node that produced it")
     if "noise_mask" in latent:
         raise ValueError(f"{node}: the latent has a noise mask; FireFlow does not support masks yet")
-    return s
+    # fp16 / bf16 latents are walked in fp32 from the start: ComfyUI's process_latent_in would otherwise shift and
+    # scale them in half precision before the first step.
+    return s if s.dtype in (torch.float32, torch.float64) else s.float()
 
 
 def check_channels(model, samples, node):
@@ -99,13 +101,12 @@ def resolve_grid(model, samples, steps, schedule, sigmas):
     return flux_grid(int(steps), tokens, shift=(schedule == "flux_shift"))
 
 
-FINGERPRINT_TENSORS = 32  # spread over the whole network, first to last block
-FINGERPRINT_VALUES = 64   # spread over each tensor
+FINGERPRINT_VALUES = 16  # strided over each weight tensor
 
 
 def model_fingerprint(model) -> str:
-    """Family, config and a strided sample of weights across all blocks: tells fine-tunes apart (they rarely leave
-    the late blocks untouched) without hashing gigabytes (32 tensors x 64 values).
+    """Family, config and a strided sample of every weight tensor (16 values each): tells fine-tunes and merges apart
+    even when they leave most layers alone, without hashing gigabytes (FLUX: about 12k values).
 
     Weights that a loaded LoRA patched in place are read from the patcher's backup, so the fingerprint does not
     depend on which clone happens to be loaded.
@@ -114,10 +115,7 @@ def model_fingerprint(model) -> str:
     h = hashlib.sha256(type(model.model).__name__.encode())
     h.update(repr(sorted(model.model.model_config.unet_config.items())).encode())
     backup = getattr(model, "backup", {}) or {}
-    params = [(n, p) for n, p in dm.state_dict().items() if p.numel()]
-    picks = sorted({round(i * (len(params) - 1) / max(FINGERPRINT_TENSORS - 1, 1)) for i in range(FINGERPRINT_TENSORS)})
-    for index in picks if params else ():
-        name, p = params[index]
+    for name, p in dm.state_dict().items():
         saved = backup.get("diffusion_model." + name)
         p = saved.weight if saved is not None else p
         flat = p.detach().reshape(-1)

@@ -1,0 +1,115 @@
+"""Break each feature on purpose and check that the tests named for it fail (issue 10: a test must fail when the
+thing it names breaks).
+
+    .host/venv/bin/python scripts/break_check.py            # every breakage (a few minutes)
+    .host/venv/bin/python scripts/break_check.py fp8 noop   # the ones whose name contains a word
+
+Each breakage edits one line of a scratch copy of the committed tree (your work tree is never touched) and runs the
+named tests there against the same local ComfyUI; the copy's pack is linked into its own ComfyUI base folder.
+Prints one line per breakage: CAUGHT (some named test failed) or MISSED, and exits non-zero if any was missed.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+E, HB, BI, DF, INJ = ("tests/host/test_editing.py", "tests/host/test_hardening.py", "tests/host/test_bad_inputs.py",
+                      "tests/host/test_defects.py", "tests/unit/test_injection.py")
+
+# name: (file, exact text, replacement, tests that must fail)
+BREAKAGES = {
+    "injection is a no-op": ("nodes/attention.py", "q, k, v, text = apply_strategy(", "_, _, _, text = apply_strategy(",
+                             [E + "::test_same_prompt_replace_v_reconstructs_at_least_as_well",
+                              E + "::test_fp8_storage_still_edits", E + "::test_prompt_batch_edits_in_one_pass"]),
+    "fp8 scale dropped on read": ("fireflow/features.py", "dtype=self.model_dtype) * scale", "dtype=self.model_dtype)",
+                                  [DF + "::test_fp8_scales_stay_on_the_device_and_are_applied_on_read",
+                                   E + "::test_fp8_storage_still_edits"]),
+    "fp8 scale read back to the host": ("fireflow/features.py", "scale = t.abs().amax().float()",
+                                        "scale = 0 * t.abs().amax().float().item() + t.abs().amax().float()",
+                                        [DF + "::test_fp8_scales_stay_on_the_device_and_are_applied_on_read"]),
+    "add computed as replace": ("fireflow/injection.py", "return stored if mode == \"replace\" else current + ratio * stored",
+                                "return stored", [INJ]),
+    "text tokens ignore the policy": ("fireflow/injection.py",
+                                      "if stored.shape[2] == current.shape[2] and text_policy != \"image_only\":",
+                                      "if stored.shape[2] == current.shape[2]:", [INJ]),
+    "core imports the host": ("fireflow/record.py", "import hashlib\n", "import hashlib\nimport latent_preview\n",
+                              ["tests/unit/test_core_is_host_free.py"]),
+    "reference at N = 1 skips the first call": ("fireflow/injection.py",
+                                                "if policy == \"reference\" and not rule.evaluates(steps - 1 - j, c):",
+                                                "if policy == \"reference\" and c == FIRST and rule.reuses_midpoint_velocity:",
+                                                [INJ, DF + "::test_fireflow_one_step_reference_injects_both_calls"]),
+    "missed injections pass silently": ("nodes/attention.py", "        if missed:\n", "        if False:\n",
+                                        [DF + "::test_injection_that_never_happens_is_an_error_not_a_plain_sample"]),
+    "budget misses a combination that fits": ("fireflow/features.py", "        if best[0] > 1:\n",
+                                              "        if False:\n", [INJ]),
+    "fingerprint reads the first tensors only": ("nodes/passes.py", "for name, p in dm.state_dict().items():",
+                                                 "for name, p in list(dm.state_dict().items())[:4]:",
+                                                 [DF + "::test_fine_tune_of_late_blocks_has_another_fingerprint"]),
+    "loaded plan trusted": ("fireflow/storage.py", "    if plan != expected:\n", "    if False:\n",
+                            [DF + "::test_loaded_plan_must_be_what_its_settings_give"]),
+    "load listing rescanned every time": ("nodes/file_nodes.py", "    if dirs and all(", "    if False and all(",
+                                          [DF + "::test_load_listing_is_not_rescanned_when_nothing_changed"]),
+    "feature conditioning unchecked": ("nodes/checks.py", "    verb, role = (", "    return entries(conds)\n    verb, role = (",
+                                       [BI + "::test_recording_refuses_source_conditioning_before_work",
+                                        BI + "::test_injection_refuses_target_conditioning_before_work"]),
+    "fp16 latent walked as given": ("nodes/passes.py", "return s if s.dtype in (torch.float32, torch.float64) else s.float()",
+                                    "return s", [BI + "::test_fp16_latent_gives_the_fp32_result_and_fp32_timesteps"]),
+    "fp16 timesteps": ("nodes/host.py", "s_in = torch.ones(x.shape[0], device=x.device, dtype=torch.float32)",
+                       "s_in = x.new_ones([x.shape[0]])",
+                       [BI + "::test_fp16_latent_gives_the_fp32_result_and_fp32_timesteps"]),
+    "non-finite output unchecked": ("nodes/host.py", "        if not torch.isfinite(v).all():\n",
+                                    "        if False:\n",
+                                    [BI + "::test_patch_that_divides_by_sigma_is_named_when_output_goes_nan"]),
+    "non-finite conditioning unchecked": ("nodes/passes.py", "    check_finite_conditioning(conditioning, node)\n", "",
+                                          [BI + "::test_non_finite_conditioning_refused_before_work"]),
+    "text length checked only during the edit": ("nodes/attention.py", "if store.plan.spec.text_tokens == \"full\" and",
+                                                 "if False and", [BI + "::test_full_text_policy_refuses_different_lengths_before_work"]),
+}
+
+
+def scratch_copy():
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="fireflow-break-"))
+    tree = tmp / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), "HEAD"], check=True)
+    (tree / ".host").symlink_to(ROOT / ".host")
+    return tmp, tree
+
+
+def run(names):
+    tmp, tree = scratch_copy()
+    env = {**os.environ, "FIREFLOW_BASE_DIR": str(tmp / "base")}
+    (tmp / "base" / "custom_nodes").mkdir(parents=True)
+    (tmp / "base" / "custom_nodes" / "fireflow").symlink_to(tree)
+    missed = []
+    try:
+        for name in names:
+            path, old, new, tests = BREAKAGES[name]
+            target = tree / path
+            original = target.read_text()
+            assert original.count(old) == 1, f"{name}: the text to break is not found exactly once in {path}"
+            target.write_text(original.replace(old, new))
+            try:
+                r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+                                   cwd=tree, env=env, capture_output=True, text=True, timeout=900)
+            finally:
+                target.write_text(original)
+            failed = [ln.split(" ")[1] for ln in r.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+            caught = r.returncode == 1 and failed
+            print(f"{'CAUGHT' if caught else 'MISSED'}  {name}: {path}" + (f" -> {failed[0]}" if failed else ""),
+                  flush=True)
+            if not caught:
+                missed.append(name)
+                print(r.stdout[-2000:])
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return missed
+
+
+if __name__ == "__main__":
+    words = sys.argv[1:]
+    chosen = [n for n in BREAKAGES if not words or any(w in n for w in words)]
+    sys.exit(1 if run(chosen) else 0)
