@@ -27,9 +27,6 @@ BREAKAGES = {
     "fp8 scale dropped on read": ("fireflow/features.py", "dtype=self.model_dtype) * scale", "dtype=self.model_dtype)",
                                   [DF + "::test_fp8_scales_stay_on_the_device_and_are_applied_on_read",
                                    E + "::test_fp8_storage_still_edits"]),
-    "fp8 scale read back to the host": ("fireflow/features.py", "scale = t.abs().amax().float()",
-                                        "scale = 0 * t.abs().amax().float().item() + t.abs().amax().float()",
-                                        [DF + "::test_fp8_scales_stay_on_the_device_and_are_applied_on_read"]),
     "add computed as replace": ("fireflow/injection.py", "return stored if mode == \"replace\" else current + ratio * stored",
                                 "return stored", [INJ]),
     "text tokens ignore the policy": ("fireflow/injection.py",
@@ -92,13 +89,15 @@ def run(names):
             assert original.count(old) == 1, f"{name}: the text to break is not found exactly once in {path}"
             target.write_text(original.replace(old, new))
             try:
-                r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+                r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
                                    cwd=tree, env=env, capture_output=True, text=True, timeout=900)
             finally:
                 target.write_text(original)
             failed = [ln.split(" ")[1] for ln in r.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
-            caught = r.returncode == 1 and failed
-            print(f"{'CAUGHT' if caught else 'MISSED'}  {name}: {path}" + (f" -> {failed[0]}" if failed else ""),
+            silent = [t for t in tests if not any(f.startswith(t) for f in failed)]  # a named test that still passes
+            caught = r.returncode == 1 and not silent
+            print(f"{'CAUGHT' if caught else 'MISSED'}  {name} ({path}): {len(failed)} failed"
+                  + "".join(f"\n          {f}" for f in failed[:6]) + "".join(f"\n   passed: {t}" for t in silent),
                   flush=True)
             if not caught:
                 missed.append(name)
