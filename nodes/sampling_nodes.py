@@ -192,7 +192,9 @@ class FireFlowSampler:
         hits = ctx.stats.get("hits")
         if hits:
             evals = sorted({(s, c) for s, c, _, _ in hits})
-            text_mode = "text tokens replaced" if all(ctx.stats["text_replaced"]) else "text tokens kept (lengths differ)"
+            image_only = any(g.inversion.features.plan.spec.text_tokens == "image_only" for g in injecting)
+            text_mode = "text tokens replaced" if all(ctx.stats["text_replaced"]) else \
+                f"text tokens kept ({'text_tokens image_only' if image_only else 'the prompts have other lengths'})"
             text += f"; injected {len(hits)} block calls at (step, call) {evals}, {text_mode}"
 
         return {"ui": _summary(text), "result": (out,)}

@@ -109,3 +109,13 @@ def test_fireflow_one_step_reference_injects_both_calls(tiny):
     assert sorted(k[:2] for k, _ in rec.features.items()) == [(0, FIRST)] * 4 + [(0, MID)] * 4
     _, text = sample(patch(tiny, rec), inv, rec)
     assert "injected 8 block calls at (step, call) [(0, 0), (0, 1)]" in text
+
+
+@pytest.mark.parametrize("text, tokens, says", [("image_only", 7, "text tokens kept (text_tokens image_only)"),
+                                                ("auto", 9, "text tokens kept (the prompts have other lengths)"),
+                                                ("auto", 7, "text tokens replaced")])
+def test_sampler_says_why_text_tokens_were_kept(tiny, text, tokens, says):
+    from hostlib import conditioning
+    inv, rec = invert(tiny, cache(text=text))
+    _, summary = sample(patch(tiny, rec), inv, rec, cond=conditioning(2, tokens=tokens))
+    assert says in summary
