@@ -159,8 +159,8 @@ class FlowKSampler(comfy.samplers.KSAMPLER):
         patcher = getattr(model_wrap, "model_patcher", None)
         if patcher is not None:
             require_flow_model(patcher, SAMPLER_NODE)
-        conds = getattr(model_wrap, "conds", None) or {}
-        conds = [e for key in sorted(conds) for e in entries(conds[key])]
+        by_kind = getattr(model_wrap, "conds", None)  # the guider's processed conditioning, when it exposes it
+        conds = None if by_kind is None else [e for key in sorted(by_kind) for e in entries(by_kind[key])]
         check_finite_conditioning(conds, SAMPLER_NODE)
         extra_args["denoise_mask"] = None
         model_k = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
