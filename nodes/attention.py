@@ -14,7 +14,7 @@ from ..fireflow.errors import TextLengthError
 from ..fireflow.features import DOUBLE, SINGLE
 from .checks import Guard, check_feature_conditioning
 from .errors import node_errors
-from .host import PACK_KEY
+from .flow_sampler import PACK_KEY
 
 BLOCK_NAMES = {DOUBLE: "double_block", SINGLE: "single_block"}
 SUPPORTED = "FLUX.1 dev / schnell (and fine-tunes loaded as FLUX)"

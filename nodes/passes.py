@@ -13,7 +13,7 @@ import node_helpers
 from ..fireflow.schedules import check_grid, flux_grid, image_tokens
 from ..fireflow.solvers import get_solver
 from .checks import check_finite_conditioning
-from .host import EvalContext, flow_sampler, velocity_model
+from .flow_sampler import EvalContext, flow_sampler, velocity_model
 
 log = logging.getLogger("fireflow")
 SCHEDULES = ("auto", "flux_shift", "linear")

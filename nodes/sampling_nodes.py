@@ -14,7 +14,7 @@ from .attention import InjectionGuard, RecordingGuard, flux_blocks, install, rec
 from .checks import add_guard, check_feature_conditioning, guards
 from .editing_nodes import human_bytes
 from .errors import node_errors
-from .host import flow_sampler, require_flow_model
+from .flow_sampler import flow_sampler, require_flow_model
 from .passes import (SCHEDULES, check_channels, check_conditioning, check_guidance, check_latent, model_fingerprint,
                      resolve_grid, run_pass, with_guidance)
 

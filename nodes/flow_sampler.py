@@ -1,4 +1,4 @@
-"""The one adapter between ComfyUI's sampling path and the host-free solvers.
+"""The one adapter between ComfyUI's sampling path and the host-free solvers (the pack's KSAMPLER).
 
 - `RawVelocitySampling`: a clone-scoped `model_sampling` stand-in whose `calculate_denoised` returns the model
   output (the velocity v) unchanged; everything else is delegated to the model's own sampling object.
