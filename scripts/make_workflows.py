@@ -1,8 +1,10 @@
 """Write workflows/: each example graph in API format (for /prompt) and UI format (drag and drop).
 
 The API graphs below are the source of truth. The UI format is derived from the real server's /object_info (the same
-node definitions the frontend uses), so widget order and sockets match ComfyUI exactly. Run after changing a node's
-inputs: `.host/venv/bin/python scripts/make_workflows.py` (a test checks the files are current).
+node definitions the frontend uses), so widget order and sockets match ComfyUI exactly; the nodes are laid out left to
+right in labelled groups (load, invert, edit, save). Run after changing a node's inputs or the layout:
+`.host/venv/bin/python scripts/make_workflows.py` (a test checks the files are current; the browser test checks the
+layout in the real frontend). Then refresh the previews: `bash scripts/update_previews.sh`.
 """
 import json
 import pathlib
@@ -106,9 +108,14 @@ def workflows():
             "fireflow_one_inversion_many_prompts": many, "fireflow_text_to_image": t2i}
 
 
+def _ids(graph):
+    """Node key -> API id ("1", "2", ...), in the graph's order."""
+    return {key: str(i) for i, key in enumerate(graph, 1)}
+
+
 def to_api(graph):
     """Numbered API format: {"1": {"class_type", "inputs", "_meta": {"title"}}}; links become [id, slot]."""
-    ids = {key: str(i) for i, key in enumerate(graph, 1)}
+    ids = _ids(graph)
     out = {}
     for key, (cls, title, inputs) in graph.items():
         fixed = {k: ([ids[v[0]], v[1]] if isinstance(v, list) else v) for k, v in inputs.items()}
@@ -131,6 +138,14 @@ def _sockets(info):
     return [n for n in order.get("required", []) + order.get("optional", []) if not _is_widget(spec[n])]
 
 
+def widget_names(info):
+    """Names of an object_info node's widget inputs, in the order the frontend saves their values (seed controls and
+    upload buttons add a value after theirs)."""
+    spec = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
+    order = info.get("input_order", {})
+    return [n for n in order.get("required", []) + order.get("optional", []) if _is_widget(spec[n])]
+
+
 def _is_widget(spec):
     kind = spec[0]
     opts = spec[1] if len(spec) > 1 else {}
@@ -139,19 +154,134 @@ def _is_widget(spec):
     return isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 
 
-def to_ui(api, object_info):
-    """LiteGraph (UI) format from an API graph and /object_info: sockets, links, widgets_values, a layered layout."""
-    depth = {}
+# Layout: one labelled group per stage, left to right (as ComfyUI's own templates do); inside a group, columns by
+# dependency depth; inside a column, nodes top to bottom in the order ROWS gives, chosen so few wires cross.
+STAGES = ("load", "prompt", "invert", "edit", "sample", "save")  # left to right
+STAGE_OF = {"unet": "load", "clip": "load", "vae": "load", "image": "load",
+            "encode": "invert", "source": "invert", "cache": "invert", "invert": "invert",
+            "target": "edit", "patch": "edit", "edit": "edit",
+            "prompt": "prompt", "guidance": "prompt",
+            "guider": "sample", "noise": "sample", "sampler": "sample", "sigmas": "sample", "empty": "sample",
+            "run": "sample", "decode": "save", "save": "save"}
+GROUP_TITLES = {"load": "1 · Load models and image", "prompt": "2 · Prompt",
+                "invert": "2 · Invert the source image (source prompt, record features)",
+                "edit": "3 · Edit (target prompt, inject features)", "sample": "3 · Sample with the FireFlow solver",
+                "save": "4 · Decode and save"}
+GROUP_TITLES_FOR = {
+    "fireflow_reconstruction": {"invert": "2 · Invert the source image", "edit": "3 · Reconstruct (same prompt)"},
+    "fireflow_one_inversion_many_prompts": {"edit": "3 · Edit: one sampler per target prompt"},
+    "fireflow_text_to_image": {"load": "1 · Load models"}}
+ROWS = {  # top-to-bottom order of the nodes that share a column (the rest follow in the graph's order)
+    "fireflow_edit": ("unet", "clip", "image", "vae", "source", "encode", "cache", "patch", "target"),
+    "fireflow_rf_edit": ("unet", "clip", "image", "vae", "source", "encode", "cache", "patch", "target"),
+    "fireflow_reconstruction": ("unet", "clip", "image", "vae", "source", "encode"),
+    "fireflow_one_inversion_many_prompts": ("unet", "clip", "image", "vae", "source", "encode", "cache", "patch"),
+    "fireflow_text_to_image": ("clip", "unet", "vae", "noise", "guider", "sampler", "sigmas", "empty")}
+GROUP_COLORS = {"load": "#3f789e", "prompt": "#8A8", "invert": "#8A8", "edit": "#b58b2a", "sample": "#b58b2a",
+                "save": "#88A"}  # colours of LiteGraph's group palette
 
-    def level(nid):
-        if nid not in depth:
-            ups = [v[0] for v in api[nid]["inputs"].values() if isinstance(v, list)]
-            depth[nid] = 1 + max((level(u) for u in ups), default=-1)
-        return depth[nid]
-    for nid in api:
-        level(nid)
-    rows = defaultdict(int)
-    nodes, links, consumers = [], [], defaultdict(list)
+# Node sizes: at least what the frontend's computeSize gives (1.32.9: 20 per socket row, 24 per widget, 14 padding;
+# the canvas draws the 30-unit title bar above pos), plus room for what appears later (images, run summaries).
+SLOT_H, WIDGET_H, NODE_PAD, TITLE_H = 20, 24, 14, 30
+TEXT_H = 96  # a multiline prompt box showing a few lines
+WIDTH = {"CLIPTextEncode": 400, "VAEEncode": 200, "VAEDecode": 200}
+NODE_WIDTH = 300
+ROOM = {"LoadImage": 240, "SaveImage": 150,  # image previews
+        "FireFlowFeatureCache": WIDGET_H,  # the preset picker the js extension adds
+        "FireFlowInverter": 84, "FireFlowSampler": 84, "FireFlowVInjection": 84}  # summary shown after a run
+COL_GAP, GROUP_GAP, ROW_GAP, GROUP_PAD, GROUP_TITLE_H = 70, 70, 60, 24, 44
+
+
+def _node_size(cls, n_slots, widget_specs):
+    """[w, h] for a node with n_slots socket rows and these widget specs (image upload and seed control count)."""
+    h = SLOT_H * max(n_slots, 1) + NODE_PAD
+    for s in widget_specs:
+        opts = s[1] if len(s) > 1 else {}
+        h += TEXT_H if opts.get("multiline") else WIDGET_H * (1 + bool(opts.get("control_after_generate"))
+                                                             + bool(opts.get("image_upload")))
+    return [WIDTH.get(cls, NODE_WIDTH), h + ROOM.get(cls, 0)]
+
+
+def _stage(key):
+    return STAGE_OF[key.split("_")[0].rstrip("0123456789")]
+
+
+def _layout(api, links, sizes, stages, rank):
+    """{id: [x, y]}: stages left to right, columns by depth inside a stage, nodes in a column ordered by rank; each
+    node then sits level with the sockets it connects to (longer wires weigh more, as they bend less gracefully)
+    where its column leaves room, so most wires run straight to the right."""
+    inputs_of, local = defaultdict(list), {}
+    for _, src, _, dst, _, _ in links:
+        inputs_of[str(dst)].append(str(src))
+
+    def depth(nid):
+        if nid not in local:
+            local[nid] = 1 + max((depth(u) for u in inputs_of[nid] if stages[u] == stages[nid]), default=-1)
+        return local[nid]
+    col, x, xs = {}, 0, []  # column of each node; left edge of each column
+    for stage in [s for s in STAGES if s in stages.values()]:
+        members = [nid for nid in api if stages[nid] == stage]
+        first = len(xs)
+        col.update({nid: first + depth(nid) for nid in members})
+        x += GROUP_PAD
+        for c in range(first, max(col.values()) + 1):
+            xs.append(x)
+            x += max(sizes[nid][0] for nid in members if col[nid] == c) + COL_GAP
+        x += GROUP_PAD - COL_GAP + GROUP_GAP
+    ups, downs = defaultdict(list), defaultdict(list)  # id -> [(other id, its socket row, own socket row, weight)]
+    for _, src, src_slot, dst, dst_slot, _ in links:
+        src, dst = str(src), str(dst)
+        ups[dst].append((src, src_slot, dst_slot, col[dst] - col[src]))
+        downs[src].append((dst, dst_slot, src_slot, col[dst] - col[src]))
+    columns = [sorted((nid for nid in api if col[nid] == c), key=rank.get) for c in range(len(xs))]
+    y = {}
+
+    def stack(column, neighbours):  # in order: each node level with its neighbours' sockets (weighted mean), or
+        bottom = None  # just below the node above it
+        for nid in column:
+            wires = neighbours.get(nid)
+            if wires:
+                top = sum(w * (y[m] + SLOT_H * (theirs - own)) for m, theirs, own, w in wires) / sum(
+                    w[3] for w in wires)
+            else:
+                top = y.get(nid, 0) if bottom is None else bottom
+            if bottom is not None:
+                top = max(top, bottom + ROW_GAP + TITLE_H)
+            y[nid], bottom = top, top + sizes[nid][1]
+
+    for column in columns:
+        stack(column, {})
+    for _ in range(4):
+        for column in columns:
+            stack(column, ups)
+        for column in columns[::-1]:
+            stack(column, downs)
+    for column in columns:  # last: level with the inputs
+        stack(column, ups)
+    top = min(y.values()) - TITLE_H - GROUP_TITLE_H - GROUP_PAD
+    return {nid: [round(xs[col[nid]]), round(y[nid] - top)] for nid in api}
+
+
+def _groups(pos, sizes, stages, titles):
+    """LiteGraph groups: one per stage, side by side with one top and bottom, each around its nodes (title bars
+    included) with a strip for its title."""
+    used = [s for s in STAGES if s in stages.values()]
+    y0 = min(p[1] for p in pos.values()) - TITLE_H - GROUP_TITLE_H
+    y1 = max(pos[n][1] + sizes[n][1] for n in pos) + GROUP_PAD
+    groups = []
+    for stage in used:
+        members = [nid for nid in pos if stages[nid] == stage]
+        x0 = min(pos[n][0] for n in members) - GROUP_PAD
+        x1 = max(pos[n][0] + sizes[n][0] for n in members) + GROUP_PAD
+        groups.append({"id": len(groups) + 1, "title": titles[stage], "bounding": [x0, y0, x1 - x0, y1 - y0],
+                       "color": GROUP_COLORS[stage], "font_size": 24, "flags": {}})
+    return groups
+
+
+def to_ui(api, object_info, stages, titles, rank):
+    """LiteGraph (UI) format from an API graph and /object_info: sockets, links, widgets_values, and a layout in
+    labelled groups (stages: {id: stage}; titles: {stage: group title}; rank: {id: order inside a column})."""
+    nodes, links, consumers, sizes = [], [], defaultdict(list), {}
     for nid, node in api.items():
         for name, v in node["inputs"].items():
             if isinstance(v, list):
@@ -165,11 +295,12 @@ def to_ui(api, object_info):
         spec = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
         order_names = info.get("input_order", {})
         names = order_names.get("required", []) + order_names.get("optional", [])
-        inputs, widgets = [], []
+        inputs, widgets, widget_specs = [], [], []
         for name in names:
             s = spec[name]
             value = node["inputs"].get(name)
             if _is_widget(s):
+                widget_specs.append(s)
                 opts = s[1] if len(s) > 1 else {}
                 widgets.append(value if value is not None else _widget_default(s))
                 if opts.get("control_after_generate"):
@@ -186,17 +317,21 @@ def to_ui(api, object_info):
             for t, lid in zip(consumers.get((nid, slot), []), ls):
                 target_slot = _sockets(object_info[api[t[0]]["class_type"]]).index(t[1])
                 links.append([lid, int(nid), slot, int(t[0]), target_slot, otype])
-        col = depth[nid]
-        pos = [40 + col * 360, 40 + rows[col] * 250]
-        rows[col] += 1
-        nodes.append({"id": int(nid), "type": node["class_type"], "pos": pos,
-                      "size": [340, 110 + 26 * (len(widgets) + max(len(inputs), len(outputs)))],
+        sizes[nid] = _node_size(node["class_type"], max(len(inputs), len(outputs)), widget_specs)
+        nodes.append({"id": int(nid), "type": node["class_type"], "pos": None, "size": sizes[nid],
                       "flags": {}, "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
                       "title": node["_meta"]["title"], "properties": {"Node name for S&R": node["class_type"]},
                       "widgets_values": widgets})
     links.sort()
+    pos = _layout(api, links, sizes, stages, rank)
+    for n in nodes:
+        n["pos"] = pos[str(n["id"])]
+    groups = _groups(pos, sizes, stages, titles)
+    width = max(g["bounding"][0] + g["bounding"][2] for g in groups)
+    height = max(g["bounding"][1] + g["bounding"][3] for g in groups)
+    scale = round(min(1.0, 1500 / width, 800 / height), 2)  # the whole graph in view on a laptop screen
     return {"last_node_id": max(int(n) for n in api), "last_link_id": len(link_ids), "nodes": nodes, "links": links,
-            "groups": [], "config": {}, "extra": {"ds": {"scale": 0.6, "offset": [0, 0]}}, "version": 0.4}
+            "groups": groups, "config": {}, "extra": {"ds": {"scale": scale, "offset": [40, 80]}}, "version": 0.4}
 
 
 def fetch_object_info():
@@ -212,8 +347,13 @@ def render(object_info):
     files = {}
     for name, graph in workflows().items():
         api = to_api(graph)
+        ids = _ids(graph)
+        stages = {nid: _stage(key) for key, nid in ids.items()}
+        titles = {**GROUP_TITLES, **GROUP_TITLES_FOR.get(name, {})}
+        rows = ROWS.get(name, ())
+        rank = {nid: (rows.index(key) if key in rows else len(rows), int(nid)) for key, nid in ids.items()}
         files[f"api/{name}.json"] = json.dumps(api, indent=1) + "\n"
-        files[f"{name}.json"] = json.dumps(to_ui(api, object_info), indent=1) + "\n"
+        files[f"{name}.json"] = json.dumps(to_ui(api, object_info, stages, titles, rank), indent=1) + "\n"
     return files
 
 
