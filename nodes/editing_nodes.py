@@ -14,6 +14,9 @@ log = logging.getLogger("fireflow")
 CATEGORY = "FireFlow"
 CACHE = "FIREFLOW_CACHE"
 INVERSION = "FIREFLOW_INVERSION"
+# Rarely changed inputs: newer frontends fold them into the node's advanced section; older ones ignore the flag and
+# show them as before. The classic API carries it on both (ComfyUI 0.3.75's V3 schema has no advanced inputs).
+ADVANCED = {"advanced": True}
 
 
 def human_bytes(n):
@@ -39,27 +42,30 @@ class FireFlowFeatureCache:
         return {"required": {
             "record_v": ("BOOLEAN", {"default": True, "tooltip": "Record V (needed by replace_v / add_v, the default "
                                                                  "editing strategy)."}),
-            "record_q": ("BOOLEAN", {"default": False, "tooltip": "Record Q (for add_q / replace_q variants)."}),
-            "record_k": ("BOOLEAN", {"default": False, "tooltip": "Record K (for add_k / replace_k variants)."}),
+            "record_q": ("BOOLEAN", {**ADVANCED, "default": False,
+                                     "tooltip": "Record Q (for add_q / replace_q variants)."}),
+            "record_k": ("BOOLEAN", {**ADVANCED, "default": False,
+                                     "tooltip": "Record K (for add_k / replace_k variants)."}),
             "single_blocks": ("STRING", {"default": "all", "tooltip": "Single-stream blocks: 'all' (FireFlow), "
                                          "'20-37' (RF-Edit), a list like '0-9, 30-37', or 'none'. FLUX has 38."}),
-            "double_blocks": ("STRING", {"default": "none", "tooltip": "Double-stream blocks (FLUX has 19, 0-18); the "
-                                         "reference uses none."}),
+            "double_blocks": ("STRING", {**ADVANCED, "default": "none", "tooltip": "Double-stream blocks (FLUX has "
+                                         "19, 0-18); the reference uses none."}),
             "inject_steps": ("INT", {"default": 1, "min": 1, "max": 1000, "tooltip": "How many of the first (noisiest) "
                                      "editing steps will receive features. FireFlow: 1; RF-Edit: 2-8. More keeps more "
                                      "of the source structure and follows the prompt less."}),
-            "calls": (CALL_POLICIES, {"default": "reference", "tooltip": "Which evaluations inside a step. reference: "
-                      "as each method's code does (FireFlow: midpoint calls only; RF-Solver: both). mid: midpoint "
-                      "only. both: the step-start call too."}),
+            "calls": (CALL_POLICIES, {**ADVANCED, "default": "reference", "tooltip": "Which evaluations inside a "
+                      "step. reference: as each method's code does (FireFlow: midpoint calls only, both calls at 1 "
+                      "step; RF-Solver: both). mid: midpoint only. both: the step-start call too."}),
             "text_tokens": (TEXT_POLICIES, {"default": "auto", "tooltip": "auto: image tokens always, text tokens too "
                             "when both prompts have the same token count (the reference replaces the whole sequence). "
                             "image_only: never text (stores less). full: whole sequence, error if lengths differ."}),
-            "device": (STORAGE_DEVICES, {"default": "auto", "tooltip": "Where features are kept: auto/gpu on the "
-                       "compute device (fastest), cpu in (pinned) host memory (saves VRAM)."}),
+            "device": (STORAGE_DEVICES, {**ADVANCED, "default": "auto", "tooltip": "Where features are kept: "
+                       "auto/gpu on the compute device (fastest), cpu in (pinned) host memory (saves VRAM)."}),
             "dtype": (tuple(STORAGE_DTYPES), {"default": "model", "tooltip": "Storage precision: model (as computed), "
                       "fp16, bf16, or fp8 (half the bytes of bf16, per-tensor scale)."}),
         }, "optional": {
-            "max_cache_gb": ("FLOAT", {"default": 8.0, "min": 0.001, "max": 1024.0, "step": 0.5, "tooltip":
+            "max_cache_gb": ("FLOAT", {**ADVANCED, "default": 8.0, "min": 0.001, "max": 1024.0, "step": 0.5,
+                                       "tooltip":
                              "Refuse to record more than this many GiB (checked before the inversion starts; the "
                              "message lists settings that fit). FLUX-dev 1024² at the defaults needs 1.0 GiB."}),
         }}
@@ -94,9 +100,10 @@ class FireFlowVInjection:
                                      "features: -1 = as recorded; 0 = none (plain sampling); at most as recorded."}),
         }
         for f, default in (("v", "replace"), ("q", "keep"), ("k", "keep")):
-            req[f"{f}_mode"] = (MODES, {"default": default, "tooltip": mode_tip.format(f=f.upper())})
+            extra = ADVANCED if f != "v" else {}
+            req[f"{f}_mode"] = (MODES, {**extra, "default": default, "tooltip": mode_tip.format(f=f.upper())})
         for f in ("v", "q", "k"):
-            req[f"{f}_ratio"] = ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.05,
+            req[f"{f}_ratio"] = ("FLOAT", {**ADVANCED, "default": 1.0, "min": -10.0, "max": 10.0, "step": 0.05,
                                            "tooltip": f"Weight of the recorded {f.upper()} when {f}_mode is add."})
         return {"required": req}
 

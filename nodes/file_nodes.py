@@ -9,7 +9,7 @@ import folder_paths
 
 from ..fireflow.record import InversionRecord
 from ..fireflow.storage import DEFAULT_MAX_BYTES, load_inversion, save_inversion
-from .editing_nodes import human_bytes
+from .editing_nodes import ADVANCED, human_bytes
 from .errors import node_errors
 
 CATEGORY = "FireFlow"
@@ -139,7 +139,7 @@ class FireFlowLoadInversion:
         return {"required": {
             "inversion_file": (_listing() or ["(no inversions saved yet)"], {"tooltip": "A .safetensors file saved by "
                                "Save Inversion, in the input folder or in output/fireflow (marked [output])."}),
-            "max_size_gb": ("FLOAT", {"default": DEFAULT_MAX_BYTES / 2 ** 30, "min": 0.001, "max": 1024.0,
+            "max_size_gb": ("FLOAT", {**ADVANCED, "default": DEFAULT_MAX_BYTES / 2 ** 30, "min": 0.001, "max": 1024.0,
                                       "tooltip": "Refuse files larger than this (GiB)."}),
         }}
 

@@ -12,7 +12,7 @@ from ..fireflow.schedules import image_tokens, inversion_grid
 from ..fireflow.solvers import SOLVER_NAMES, SOLVERS
 from .attention import InjectionGuard, RecordingGuard, flux_blocks, install, recorder
 from .checks import add_guard, check_feature_conditioning, guards
-from .editing_nodes import human_bytes
+from .editing_nodes import ADVANCED, human_bytes
 from .errors import node_errors
 from .flow_sampler import flow_sampler, require_flow_model
 from .passes import (SCHEDULES, check_channels, check_conditioning, check_guidance, check_latent, model_fingerprint,
@@ -57,7 +57,7 @@ class FireFlowInverter:
                                                   "-1 keeps the conditioning's own value (FluxGuidance)."}),
             },
             "optional": {
-                "schedule": (SCHEDULES, {"default": "auto", "tooltip": SCHEDULE_TIP}),
+                "schedule": (SCHEDULES, {**ADVANCED, "default": "auto", "tooltip": SCHEDULE_TIP}),
                 "sigmas": ("SIGMAS", {"tooltip": "Optional descending sigmas ending at 0 to use instead of the "
                                                  "built-in grid (the inverter walks them backwards)."}),
                 "feature_cache": ("FIREFLOW_CACHE", {"tooltip": "Connect an Attention Feature Cache to record the "
@@ -151,7 +151,7 @@ class FireFlowSampler:
                                                      "When connected, steps, solver, schedule and sigmas are ignored."}),
                 "steps": ("INT", {"default": 8, "min": 1, "max": 1000, "tooltip": STEPS_TIP}),
                 "solver": (SOLVER_NAMES, {"default": "fireflow", "tooltip": SOLVER_TIP}),
-                "schedule": (SCHEDULES, {"default": "auto", "tooltip": SCHEDULE_TIP}),
+                "schedule": (SCHEDULES, {**ADVANCED, "default": "auto", "tooltip": SCHEDULE_TIP}),
                 "sigmas": ("SIGMAS", {"tooltip": "Optional descending sigmas (only without an INVERSION input)."}),
             },
         }
