@@ -27,11 +27,12 @@ def cache_bytes():
         L = image_tokens(res // 8, res // 8)
         for batch in (1, 4):
             for name, (spec, solver, steps) in SETTINGS.items():
-                plan = spec.resolve(FLUX_DEV["double"], FLUX_DEV["single"], steps, solver)
+                plan = spec.resolve((FLUX_DEV["double"], FLUX_DEV["single"]), steps, solver)
                 held = plan.estimate_bytes(batch, FLUX_DEV["heads"], FLUX_DEV["head_dim"], FLUX_DEV["text_tokens"], L,
                                            torch.bfloat16)
                 every = store_everything_bytes(steps, solver, batch, FLUX_DEV["text_tokens"] + L, 2)
-                out[f"{res}px_b{batch}_{name}"] = {"steps": steps, "solver": solver, "held_bytes": held,
+                out[f"{res}px_b{batch}_{name}"] = {"steps": steps, "solver": solver, "blocks": len(plan.blocks),
+                                                   "inject_steps": spec.inject_steps, "held_bytes": held,
                                                    "held_gib": held / 2 ** 30, "store_everything_bytes": every,
                                                    "store_everything_gib": every / 2 ** 30}
     return out
