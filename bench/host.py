@@ -43,6 +43,35 @@ def _stock_euler(model, cond, lat):
     run(model, True, 0, 1.0, cond, cond, comfy.samplers.sampler_object("euler"), torch.linspace(1, 0, 10), lat)
 
 
+def timed_clone(model):
+    """A clone with an APPLY_MODEL wrapper that adds the wall time spent inside ComfyUI's BaseModel.apply_model to
+    `inside[0]` (the model forward, its casts and the model_sampling conversions; everything else is host and pack)."""
+    import comfy.patcher_extension as pe
+    inside = [0.0]
+
+    def wrapper(executor, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return executor(*args, **kwargs)
+        finally:
+            inside[0] += time.perf_counter() - start
+    m = model.clone()
+    m.add_wrapper_with_key(pe.WrappersMP.APPLY_MODEL, "fireflow-bench-timer", wrapper)
+    return m, inside
+
+
+def _apply_model_share(fn, inside, repeats):
+    """Share of a pass's wall time spent inside apply_model, over `repeats` runs after one warm-up."""
+    fn()
+    shares = []
+    for _ in range(repeats):
+        inside[0] = 0.0
+        start = time.perf_counter()
+        fn()
+        shares.append(inside[0] / (time.perf_counter() - start))
+    return {"min": min(shares), "median": statistics.median(shares), "max": max(shares)}
+
+
 def _ratios(fn, nfe, bare, repeats):
     fn()  # warm-up
     out = []
@@ -95,6 +124,19 @@ def run(repeats=5, size=64, plots_dir=None):
             "edit_with_injection_fireflow_8": _ratios(lambda: sampler.sample(patched, cond, inv, 2.0, inversion=rec),
                                                       9, bare, repeats),
             "reference_stock_samplercustom_euler_9": _ratios(lambda: _stock_euler(model, cond, big), 9, bare, repeats)}
+        timed, inside = timed_clone(model)
+        timed_patched = node("FireFlowVInjection").patch(timed, rec, -1, "replace", "keep", "keep", 1, 1, 1)["result"][0]
+        out["apply_model_share"] = {
+            "definition": "wall time inside ComfyUI's BaseModel.apply_model (APPLY_MODEL wrapper timers) / pass wall "
+                          "time, same latent as the overhead rows (the V-injection hooks run inside apply_model)",
+            "inversion_fireflow_8": _apply_model_share(
+                lambda: inverter.invert(timed, cond, big, 8, "fireflow", 1.0), inside, repeats),
+            "sampling_fireflow_8": _apply_model_share(
+                lambda: sampler.sample(timed, cond, inv, 2.0, inversion=rec), inside, repeats),
+            "edit_with_injection_fireflow_8": _apply_model_share(
+                lambda: sampler.sample(timed_patched, cond, inv, 2.0, inversion=rec), inside, repeats),
+            "reference_stock_samplercustom_euler_9": _apply_model_share(
+                lambda: _stock_euler(timed, cond, big), inside, repeats)}
     if plots_dir is not None:
         plot(out, plots_dir)
     return out

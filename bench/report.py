@@ -21,18 +21,24 @@ def _g(v, digits=3):
 def render(doc):
     a, lines = doc["analytic"], []
     v = doc["versions"]
+    secs = doc.get("seconds", {})
+    took = ", ".join(f"{k} {t:.0f} s" for k, t in secs.items())
     lines += [f"Measured with `python -m bench` ({doc['started']}, Python {v['python']}, torch {v['torch']}, "
-              f"{v.get('cpu', 'CPU')}); the JSON is `results/bench.json`.", ""]
+              f"{v.get('cpu', 'CPU')}; {sum(secs.values()):.0f} s: {took}); the JSON is `results/bench.json`.", ""]
     rt, orders, eq = a["round_trip_gaussian_flux1024_n8"], a["orders_ring_mixture"], a["equal_nfe_transport_10"]
-    ref = a["reference_round_trip_n8"]
+    pub = a["round_trip_published_setup_n8"]
+    ref = pub["published"]
+    steps = orders[SOLVERS[0]]["steps"]
     lines += ["| | " + " | ".join(SOLVERS) + " |", "|---" * (len(SOLVERS) + 1) + "|"]
     lines.append("| NFE, inversion + edit, N = 8 | " + " | ".join(str(2 * a["nfe_per_pass_n8"][s]["per_pass"])
                                                             for s in SOLVERS) + " |")
-    lines.append("| round trip, N(0, 0.5²) ↔ N(0, 1), FLUX 1024² grid, N = 8 (max abs) | " +
+    lines.append("| round trip, N(0, 0.5²) ↔ N(0, 1), 4096 samples, FLUX 1024² grid, N = 8 (max abs) | " +
                  " | ".join(_g(rt[s]["max_abs_error"], 2) for s in SOLVERS) + " |")
-    lines.append("| published reference for that row | " + " | ".join(_g(ref[s], 2) if s in ref else "" for s in SOLVERS)
-                 + " |")
-    lines.append("| observed order, 2-D mixture (fit over N = 16…128) | " +
+    lines.append("| same, σ0/σ1 = 1.5 at \\|x0\\| = 3 (a setup that reproduces the published example) | " +
+                 " | ".join(_g(pub[s]["max_abs_error"], 2) for s in SOLVERS) + " |")
+    lines.append("| published example (ALGORITHM.md §7; its setup is not stated) | " +
+                 " | ".join(_g(ref[s], 2) if s in ref else "" for s in SOLVERS) + " |")
+    lines.append(f"| observed order, 2-D mixture (Richardson, fit over N = {steps[0]}…{steps[-1]}) | " +
                  " | ".join(f"{orders[s]['order_fitted']:.2f}" for s in SOLVERS) + " |")
     lines.append("| energy distance to the data at 10 NFE (2-D mixture) | " +
                  " | ".join(f"{eq[s]['energy_distance']:.4f}" for s in SOLVERS) + " |")
@@ -45,23 +51,31 @@ def render(doc):
               f"{rt['equal_nfe']['euler_over_fireflow']:.0f}× FireFlow's.", ""]
     if "host" in doc:
         o = doc["host"]["overhead"]
+        share = doc["host"].get("apply_model_share", {})
         lines += [f"Overhead inside ComfyUI (tiny FLUX, latent {o['latent'][2]}×{o['latent'][3]}, "
-                  f"bare forward {o['bare_forward_s'] * 1000:.0f} ms): pack wall time ÷ (NFE × bare forward).", "",
-                  "| pass | NFE | min | median | max |", "|---|---|---|---|---|"]
+                  f"bare forward {o['bare_forward_s'] * 1000:.0f} ms): pack wall time ÷ (NFE × bare forward); the last "
+                  "column is the share of the pass's wall time spent inside ComfyUI's apply_model (timed by an "
+                  "APPLY_MODEL wrapper).", "",
+                  "| pass | NFE | min | median | max | inside apply_model (median) |", "|---|---|---|---|---|---|"]
         for k in ("inversion_fireflow_8", "sampling_fireflow_8", "edit_with_injection_fireflow_8",
                   "reference_stock_samplercustom_euler_9"):
             r = o[k]
-            lines.append(f"| {k.replace('_', ' ')} | {r['nfe']} | {r['min']:.2f} | {r['median']:.2f} | {r['max']:.2f} |")
+            inside = f"{share[k]['median'] * 100:.1f} %" if k in share else "not measured"
+            lines.append(f"| {k.replace('_', ' ')} | {r['nfe']} | {r['min']:.2f} | {r['median']:.2f} | {r['max']:.2f} "
+                         f"| {inside} |")
         lines += ["", "The last row is ComfyUI's own SamplerCustom with its stock euler sampler at the same NFE: the "
-                  "spread between rows is what the host and this 2-core machine add, not the pack (cProfile puts "
-                  "98 % of a pass inside ComfyUI's apply_model).", "",
+                  f"spread between rows is what the host and this machine ({v.get('cpu', 'CPU')}) add, not the pack.",
+                  "",
                   f"A full FireFlow edit (8 steps, V injection) counted {doc['host']['nfe_full_edit_fireflow_8']} "
                   "model evaluations.", ""]
     if "editing" in doc:
         c = doc["editing"]["cache_bytes_flux_dev_bf16"]
+        d, r = c["1024px_b1_fireflow_default"], c["1024px_b1_rf_edit"]
+        label = lambda e: (f"{e['steps']} steps, {e['blocks']} blocks, inject {e['inject_steps']}"  # noqa: E731
+                           if "blocks" in e else f"{e['steps']} steps")
         lines += ["Feature cache, FLUX-dev geometry, bf16 (held by this pack vs a keep-everything bank):", "",
-                  "| resolution, batch | FireFlow default | RF-Edit (15 steps, 18 blocks, inject 5) | keep-everything, FireFlow 8 steps |",
-                  "|---|---|---|---|"]
+                  f"| resolution, batch | FireFlow default ({label(d)}) | RF-Edit ({label(r)}) | keep-everything, "
+                  f"FireFlow {d['steps']} steps |", "|---|---|---|---|"]
         for res in (512, 1024):
             for b in (1, 4):
                 ff, rf = c[f"{res}px_b{b}_fireflow_default"], c[f"{res}px_b{b}_rf_edit"]
