@@ -107,5 +107,6 @@ def ring_mixture():
 
 
 def reference_gaussian():
-    """The single-Gaussian field of the published round-trip figures: N(0, 0.5^2) data to N(0, 1) noise."""
+    """A single-Gaussian test field: N(0, 0.5^2) data to N(0, 1) noise. (The published round-trip figures of
+    ALGORITHM.md section 7 come from another ratio of the two widths, 1.5; see tests/unit/test_solvers.py.)"""
     return GaussianFlow(0.0, 0.5, 0.0, 1.0)

@@ -16,6 +16,7 @@ import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOL = "tests/unit/test_solvers.py"
 E, HB, BI, DF, INJ = ("tests/host/test_editing.py", "tests/host/test_hardening.py", "tests/host/test_bad_inputs.py",
                       "tests/host/test_defects.py", "tests/unit/test_injection.py")
 
@@ -27,6 +28,10 @@ BREAKAGES = {
     "fp8 scale dropped on read": ("fireflow/features.py", "dtype=self.model_dtype) * scale", "dtype=self.model_dtype)",
                                   [DF + "::test_fp8_scales_stay_on_the_device_and_are_applied_on_read",
                                    E + "::test_fp8_storage_still_edits"]),
+    "FireFlow carries the start velocity": ("fireflow/solvers.py", "return StepOut(x + h * w, w, x_mid",
+                                            "return StepOut(x + h * w, u, x_mid", [SOL]),
+    "RF-Solver's 1/2 dropped": ("fireflow/solvers.py", "x + h * v0 + 0.5 * h * h * dv", "x + h * v0 + h * h * dv",
+                                [SOL]),
     "add computed as replace": ("fireflow/injection.py", "return stored if mode == \"replace\" else current + ratio * stored",
                                 "return stored", [INJ]),
     "text tokens ignore the policy": ("fireflow/injection.py",
