@@ -95,8 +95,9 @@ class Graph:
         import execution
         self.execution = execution
         self.server = _Server()
+        # What ComfyUI's main.py passes for --cache-classic; newer releases read "ram_inactive" too, 0.3.75 ignores it.
         self.executor = execution.PromptExecutor(self.server, cache_type=execution.CacheType.CLASSIC,
-                                                       cache_args={"lru": 0, "ram": 0.0})
+                                                 cache_args={"lru": 0, "ram": 0.0, "ram_inactive": 0.0})
 
     def executed_nodes(self):
         """Node IDs that ran (not served from cache) in the last run."""

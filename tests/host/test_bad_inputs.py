@@ -134,12 +134,32 @@ def test_non_finite_guidance_widget_refused(node, tiny):
     assert calls == []
 
 
+def divide_by_sigma(args):
+    """A sampler CFG patch written for noise-prediction models: it divides by sigma, which is 0 where inversion
+    starts (ComfyUI 0.3.75's RescaleCFG does this for every model)."""
+    return args["input"] - (args["cond_denoised"] * args["sigma"].view(-1, 1, 1, 1)) / args["sigma"].view(-1, 1, 1, 1)
+
+
 def test_patch_that_divides_by_sigma_is_named_when_output_goes_nan(node, tiny):
-    rescaled = stock("RescaleCFG", tiny, 0.7)[0]
+    m = tiny.clone()
+    m.set_model_sampler_cfg_function(divide_by_sigma)
     with pytest.raises(ValueError) as e, torch.inference_mode():
-        node("FireFlowInverter").invert(rescaled, conditioning(1), latent(0), 4, "fireflow", 1.0)
+        node("FireFlowInverter").invert(m, conditioning(1), latent(0), 4, "fireflow", 1.0)
     msg = str(e.value)
-    assert "NaN or infinite" in msg and "inversion step 1, t = 0" in msg and "RescaleCFG (sampler_cfg_function)" in msg
+    assert "NaN or infinite" in msg and "inversion step 1, t = 0" in msg and "divide_by_sigma (sampler_cfg_function)" in msg
+
+
+def test_rescale_cfg_is_named_or_works(node, tiny):
+    """Stock RescaleCFG: 0.3.75 divides by sigma (NaN at t = 0, and the error must name it); newer ComfyUI rescales
+    flow models in x0 space (then the inversion must simply work)."""
+    rescaled = stock("RescaleCFG", tiny, 0.7)[0]
+    try:
+        with torch.inference_mode():
+            out = node("FireFlowInverter").invert(rescaled, conditioning(1), latent(0), 4, "fireflow", 1.0)
+    except ValueError as e:
+        assert "RescaleCFG (sampler_cfg_function)" in str(e)
+    else:
+        assert torch.isfinite(out["result"][0]["samples"]).all()
 
 
 def test_solver_sampler_refuses_sigma_zero_start_before_work(tiny):

@@ -171,7 +171,16 @@ def test_progress_counts_model_evaluations_with_previews(node, tiny):
         round_trip(node, tiny, 5, "fireflow")
     finally:
         comfy.utils.set_progress_bar_global_hook(old)
-    assert seen[:6] == [(i, 6) for i in range(1, 7)] and len(seen) == 12
+    # Progress counts model evaluations: 6 per pass of 5 FireFlow steps, two passes. ComfyUI 0.3.75 reports every
+    # update; newer releases drop updates that carry no preview image and come within a short interval of the last
+    # (comfy.utils.ProgressBar throttling; the first and the last of each bar are always sent). So each pass must
+    # report a rising subsequence of 1..6 over a total of 6 that starts at 1 and ends at 6.
+    assert all(total == 6 for _, total in seen)
+    values = [v for v, _ in seen]
+    passes = [i for i, v in enumerate(values) if v == 1]
+    assert len(passes) == 2, values
+    for chunk in (values[passes[0]:passes[1]], values[passes[1]:]):
+        assert chunk[0] == 1 and chunk[-1] == 6 and all(a < b for a, b in zip(chunk, chunk[1:])), values
 
 
 def test_interrupt_stops_and_next_run_is_identical(node, tiny):
