@@ -13,8 +13,7 @@ def boot():
     sys.path.insert(0, str(scripts))
     import host_env
     host_env.boot(cpu=not torch.cuda.is_available())
-    sys.path.insert(0, str(scripts.parent / "tests" / "host"))
-    import hostlib  # loads the pack through ComfyUI's own custom-node loader
+    import hostlib  # loads the pack through ComfyUI's own custom-node loader; `fireflow` is then the pack's core
     return hostlib
 
 

@@ -1,12 +1,13 @@
 """Demo: solvers on closed-form flows (plots), then the FireFlow edit workflow through the real ComfyUI server."""
 import argparse
 import pathlib
-import sys
 import time
 
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import host_env
+
+ROOT = host_env.ROOT
+host_env.expose_core()
 
 
 def server_edit(out_dir):
@@ -14,9 +15,8 @@ def server_edit(out_dir):
     import json
     import shutil
     import tempfile
-    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
     import fixtures
-    from server import ComfyServer
+    from comfy_server import ComfyServer
     from substitute import substitute, write_test_image
     fixtures.ensure_files()
     api = json.loads((ROOT / "workflows" / "api" / "fireflow_edit.json").read_text())

@@ -335,9 +335,8 @@ def to_ui(api, object_info, stages, titles, rank):
 
 
 def fetch_object_info():
-    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
     import tempfile
-    from server import ComfyServer
+    from comfy_server import ComfyServer
     with tempfile.TemporaryDirectory() as base, ComfyServer(base, test_nodes=False) as srv:
         return srv.get("/object_info")
 

@@ -5,13 +5,11 @@ import json
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from server import ComfyServer  # noqa: E402
+from comfy_server import ComfyServer  # noqa: E402
 from substitute import substitute, write_test_image  # noqa: E402
 
 SHOTS = ROOT / "results" / "browser"

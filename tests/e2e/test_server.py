@@ -1,12 +1,9 @@
 """The pack inside the real ComfyUI server: /object_info lists it, /prompt runs an edit (stopped by PID, always)."""
-import sys
 
 import pytest
 
-from server import ComfyServer
-
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "host"))
-from test_editing import EDIT_PROMPT  # noqa: E402
+from comfy_server import ComfyServer
+from test_editing import EDIT_PROMPT
 
 
 @pytest.fixture(scope="module")

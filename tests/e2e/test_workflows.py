@@ -1,14 +1,12 @@
 """Every workflow in workflows/ runs through the real ComfyUI server (tiny parts substituted; see substitute.py)."""
 import json
-import sys
 
 import pytest
 from PIL import Image
 
-from server import ROOT, ComfyServer
+from comfy_server import ROOT, ComfyServer
 from substitute import substitute, write_test_image
 
-sys.path.insert(0, str(ROOT / "scripts"))
 import make_workflows  # noqa: E402
 
 API = sorted((ROOT / "workflows" / "api").glob("*.json"))

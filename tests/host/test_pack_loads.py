@@ -35,3 +35,18 @@ def test_web_directory_registered():
     assert web_dir.resolve() == (PACK_LINK / PACK.WEB_DIRECTORY).resolve()
     assert (web_dir / "fireflow.js").is_file()
 
+
+
+def test_one_copy_of_the_core_and_comfyui_nodes_not_shadowed():
+    """Tooling that imports `fireflow` gets the pack's own modules (isinstance works across them), and `nodes` is
+    ComfyUI's module, not the pack's nodes/ package."""
+    import sys
+
+    import fireflow.features
+    import fireflow.injection
+    import nodes
+    from hostlib import ROOT
+    assert fireflow.features is PACK.fireflow.features and fireflow.injection is PACK.fireflow.injection
+    assert fireflow.features.CacheSpec is PACK.nodes.editing_nodes.CacheSpec
+    assert "KSampler" in nodes.NODE_CLASS_MAPPINGS and nodes is comfy_nodes
+    assert str(ROOT) not in sys.path and "" not in [p for p in sys.path if p == str(ROOT)]

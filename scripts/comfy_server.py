@@ -9,9 +9,9 @@ import time
 import urllib.error
 import urllib.request
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import host_env  # noqa: E402
+import host_env
+
+ROOT = host_env.ROOT
 
 
 def free_port():

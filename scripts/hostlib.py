@@ -12,8 +12,7 @@ import uuid
 
 import torch
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 import host_env  # noqa: E402
 
 host_env.boot()
@@ -41,6 +40,7 @@ if not PACK_LINK.exists():
     PACK_LINK.parent.mkdir(parents=True, exist_ok=True)
     PACK_LINK.symlink_to(ROOT)
 PACK = _load(PACK_LINK)
+host_env.share_core(PACK)  # `import fireflow` is now the pack's own core, one copy in the process
 TESTNODES = _load(ROOT / "tests" / "host" / "testnodes")
 # The stock extras the tests use (all of them would also import the audio nodes, which need torchaudio).
 STOCK_EXTRAS = ("nodes_custom_sampler.py", "nodes_model_advanced.py", "nodes_flux.py", "nodes_sd3.py")

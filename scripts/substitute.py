@@ -12,11 +12,9 @@
 """
 import copy
 import pathlib
-import sys
 import zlib
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
-from fixtures import DETECTABLE_NAME, VAE_NAME  # noqa: E402
+from fixtures import DETECTABLE_NAME, VAE_NAME
 
 TEST_IMAGE = "fireflow_test.png"
 SIZE = 64
