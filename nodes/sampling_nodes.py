@@ -1,5 +1,4 @@
 """FireFlow Inverter, FireFlow Sampler and the solver SAMPLER node."""
-import dataclasses
 import logging
 
 import torch
@@ -88,14 +87,15 @@ class FireFlowInverter:
             add_guard(m, RecordingGuard())
         inverted, nfe, _ = run_pass(model, cond, samples, inversion_grid(grid), solver, node,
                                     install=hooks if store is not None else None)
+        features = None
+        if store is not None:
+            with node_errors(node):
+                features = store.freeze()
         record = InversionRecord(
             grid=tuple(float(v) for v in grid.to(torch.float32).tolist()), solver=solver,
             latent_shape=tuple(samples.shape), latent_fingerprint=tensor_fingerprint(samples),
             model_fingerprint=model_fingerprint(model), guidance=None if guidance < 0 else float(guidance), nfe=nfe,
-            features=None)
-        if store is not None:
-            with node_errors(node):
-                record = dataclasses.replace(record, features=store.freeze())
+            features=features)
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"] = inverted
         text = f"inverted: {record.describe()}"
