@@ -32,6 +32,8 @@ BREAKAGES = {
                                             "return StepOut(x + h * w, u, x_mid", [SOL]),
     "RF-Solver's 1/2 dropped": ("fireflow/solvers.py", "x + h * v0 + 0.5 * h * h * dv", "x + h * v0 + h * h * dv",
                                 [SOL]),
+    "tooling loads a second copy of the core": ("scripts/hostlib.py", "host_env.share_core(PACK)", "pass",
+                                                ["tests/host/test_pack_loads.py"]),
     "add computed as replace": ("fireflow/injection.py", "return stored if mode == \"replace\" else current + ratio * stored",
                                 "return stored", [INJ]),
     "text tokens ignore the policy": ("fireflow/injection.py",
