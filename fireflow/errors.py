@@ -87,6 +87,15 @@ class TextLengthError(FireFlowError):
                          f"now {current}", recorded=recorded, current=current)
 
 
+class TokenLayoutError(FireFlowError):
+    """An attention sequence does not have the structure the family adapter predicts. data: total, layout."""
+
+    def __init__(self, total, layout, why):
+        super().__init__(f"an attention call has {total} tokens, but the family layout ({layout.describe()}) {why}; "
+                         "FireFlow stops rather than record or replace the wrong tokens",
+                         total=total, layout=layout.describe())
+
+
 class RecordMismatch(FireFlowError):
     """A pass does not match the recorded inversion. data: what ('solver', 'grid', 'latent', 'inversion'),
     recorded, got."""

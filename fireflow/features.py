@@ -12,7 +12,7 @@ import torch
 
 from .errors import (BlockSelectionError, BudgetError, ChoiceError, FireFlowError, IncompleteRecording,
                      SettingError, StepsError)
-from .injection import CALL_POLICIES, FEATURES, TEXT_POLICIES, injection_map
+from .injection import CALL_POLICIES, FEATURES, TEXT_POLICIES, canonical, injection_map
 
 DOUBLE, SINGLE = 0, 1
 KIND_NAMES = {DOUBLE: "double", SINGLE: "single"}
@@ -73,30 +73,31 @@ class CacheSpec:
         if not (0 < float(self.max_gb) < float("inf")):
             raise SettingError("max_gb", self.max_gb, "must be a positive number")
 
-    def check_budget(self, block_counts, steps, solver, geometry, model_dtype):
+    def check_budget(self, block_counts, steps, solver, geometry, model_dtype, branches=(0,)):
         """Plan and estimate (bytes); raise BudgetError before recording when over max_gb, with settings that fit.
 
         block_counts = (double, single) of the model; geometry = (batch, heads, head_dim, text_tokens, image_tokens).
         """
-        plan = self.resolve(block_counts, steps, solver)
+        plan = self.resolve(block_counts, steps, solver, branches)
         estimate = plan.estimate_bytes(*geometry, model_dtype)
         limit = self.max_gb * 2 ** 30
         if estimate <= limit:
             return plan, estimate
-        raise BudgetError(estimate, limit, self._cheaper(block_counts, steps, solver, geometry, model_dtype, limit))
+        raise BudgetError(estimate, limit, self._cheaper(block_counts, steps, solver, geometry, model_dtype, limit,
+                                                         branches))
 
-    def _cheaper(self, block_counts, steps, solver, geometry, model_dtype, limit):
+    def _cheaper(self, block_counts, steps, solver, geometry, model_dtype, limit, branches=(0,)):
         """Each single change that lowers the estimate, and, when none of them fits, the combination of the fewest
         changes that fits (or all of them, the least this spec can get to)."""
         n_single = block_counts[1]
         knobs = [{"dtype": "fp8"}, {"text_tokens": "image_only"}, {"inject_steps": 1}]
         if n_single > 1:
             knobs.append({"single_blocks": f"{n_single // 2}-{n_single - 1}", "double_blocks": "none"})
-        current = self.resolve(block_counts, steps, solver).estimate_bytes(*geometry, model_dtype)
+        current = self.resolve(block_counts, steps, solver, branches).estimate_bytes(*geometry, model_dtype)
 
         def price(changes):
             alt = dataclasses.replace(self, **changes)
-            return alt.resolve(block_counts, steps, solver).estimate_bytes(*geometry, model_dtype)
+            return alt.resolve(block_counts, steps, solver, branches).estimate_bytes(*geometry, model_dtype)
 
         priced = []
         for r in range(1, len(knobs) + 1):
@@ -121,8 +122,10 @@ class CacheSpec:
             singles.append((best[1], best[2], best[2] <= limit))
         return singles
 
-    def resolve(self, block_counts, steps, solver):
-        """The concrete plan for a model with these (double, single) block counts, `steps` steps and a solver."""
+    def resolve(self, block_counts, steps, solver, branches=(0,)):
+        """The concrete plan for a model with these (double, single) block counts, `steps` steps and a solver.
+
+        branches: the CFG branches recorded, (0,) for the prompt alone (cfg 1), (0, 1) with the negative too."""
         if self.inject_steps > steps:
             raise StepsError(self.inject_steps, steps, "grid")
         n_double, n_single = block_counts
@@ -131,8 +134,12 @@ class CacheSpec:
         if not blocks:
             raise BlockSelectionError("no blocks selected", None, "", "empty")
         inj = injection_map(steps, self.inject_steps, solver, self.calls)
+        branches = tuple(sorted({int(b) for b in branches}))
+        if not branches or any(b not in (0, 1) for b in branches):
+            raise SettingError("branches", branches, "must be (0,) or (0, 1): the prompt, and the negative with CFG")
         return RecordPlan(spec=self, blocks=blocks, steps=steps, solver=solver,
-                          injection=tuple(sorted(inj.items())), block_counts=(int(n_double), int(n_single)))
+                          injection=tuple(sorted(inj.items())), block_counts=(int(n_double), int(n_single)),
+                          branches=branches)
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,7 @@ class RecordPlan:
     solver: str
     injection: Tuple[Tuple[Tuple[int, int], Tuple[int, int]], ...]
     block_counts: Tuple[int, int] = (0, 0)
+    branches: Tuple[int, ...] = (0,)
 
     @property
     def sources(self):
@@ -155,7 +163,12 @@ class RecordPlan:
 
     @property
     def entries(self):
-        return len(self.sources) * len(self.blocks) * len(self.spec.features)
+        return len(self.sources) * len(self.blocks) * len(self.spec.features) * len(self.branches)
+
+    def keys(self):
+        """Every (inversion step, call, block kind, block, feature index, branch) the store must hold."""
+        return {(s, c, k, b, FEATURES.index(f), br) for s, c in self.sources for k, b in self.blocks
+                for f in self.spec.features for br in self.branches}
 
     def element_bytes(self, model_dtype):
         dt = STORAGE_DTYPES[self.spec.dtype] or model_dtype
@@ -184,16 +197,19 @@ def _ranges(idx):
 
 
 class FeatureStore:
-    """Recorded tensors keyed (inversion step, call, block kind, block index, feature index); frozen once filled.
+    """Recorded tensors keyed (inversion step, call, block kind, block index, feature index, CFG branch); frozen once
+    filled.
 
-    Tensors are kept as [B, heads, tokens, head_dim] in the storage dtype. fp8 tensors carry one scale each, kept as a
-    0-d float32 tensor on the device that computed it (reading it back to the host would synchronise every call).
+    Tensors are kept as [B, heads, tokens, head_dim] in the storage dtype, tokens in canonical order ([text | image],
+    or [image] alone; fireflow/tokens.py). fp8 tensors carry one scale each, kept as a 0-d float32 tensor on the
+    device that computed it (reading it back to the host would synchronise every call).
     """
 
     def __init__(self, plan: RecordPlan, image_tokens: int, device, model_dtype):
         self.plan = plan
         self.image_tokens = image_tokens
-        self.text_tokens = None
+        self.text_tokens: Dict[int, int] = {}  # per branch, as seen in the attention sequence
+        self.references = ""  # fingerprint of the reference latents the source pass saw (set by the host)
         self.device = torch.device(device)
         self.model_dtype = model_dtype
         self._tensors: Dict[tuple, torch.Tensor] = {}
@@ -203,16 +219,21 @@ class FeatureStore:
     def wants(self, step, call):
         return not self._frozen and (step, call) in self.plan.sources
 
-    def put(self, step, call, kind, block, q, k, v):
-        """Record the features of one attention call ([B, heads, T + L, head_dim], text tokens first)."""
+    def put(self, step, call, kind, block, q, k, v, layout, branch=0):
+        """Record the features of one attention call of one CFG branch: [B, heads, S, head_dim] laid out as
+        `layout` (a TokenLayout) says. Branches the plan does not record are ignored."""
         if self._frozen:
             raise RuntimeError("the feature store is frozen")
-        self.text_tokens = v.shape[2] - self.image_tokens
+        if branch not in self.plan.branches:
+            return
+        if layout.image != self.image_tokens:
+            raise FireFlowError(f"the attention call has {layout.image} image tokens; the store was planned for "
+                                f"{self.image_tokens}")
+        self.text_tokens[branch] = layout.text_tokens(v.shape[2])
+        with_text = self.plan.spec.text_tokens != "image_only"
         for f in self.plan.spec.features:
-            t = {"q": q, "k": k, "v": v}[f].detach()
-            if self.plan.spec.text_tokens == "image_only":
-                t = t[:, :, -self.image_tokens:]
-            self._store((step, call, kind, block, FEATURES.index(f)), t)
+            t = canonical({"q": q, "k": k, "v": v}[f].detach(), layout, with_text)
+            self._store((step, call, kind, block, FEATURES.index(f), branch), t)
 
     def _store(self, key, t):
         dtype = STORAGE_DTYPES[self.plan.spec.dtype]
@@ -232,11 +253,16 @@ class FeatureStore:
         self._frozen = True
         return self
 
-    def get(self, step, call, kind, block):
+    def branch_for(self, branch):
+        """The recorded branch an editing branch reads: its own when recorded, else the prompt's (branch 0)."""
+        return branch if branch in self.plan.branches else 0
+
+    def get(self, step, call, kind, block, branch=0):
         """{feature name: tensor} for one block at one inversion evaluation (dequantised when stored in fp8)."""
         out = {}
+        branch = self.branch_for(branch)
         for f in self.plan.spec.features:
-            key = (step, call, kind, block, FEATURES.index(f))
+            key = (step, call, kind, block, FEATURES.index(f), branch)
             t = self._tensors[key]
             scale = self._scales.get(key)
             if scale is not None:  # dequantise where the scale lives (the compute device): moves 1 byte per value
@@ -262,11 +288,12 @@ class FeatureStore:
     def restore(cls, plan, image_tokens, text_tokens, device, model_dtype, tensors, scales):
         """A frozen store from saved tensors (see storage.py); refuses missing or unexpected entries."""
         store = cls(plan, image_tokens, device, model_dtype)
-        store.text_tokens = text_tokens
-        wanted = {(s, c, k, b, FEATURES.index(f)) for s, c in plan.sources for k, b in plan.blocks
-                  for f in plan.spec.features}
+        store.text_tokens = {int(b): int(t) for b, t in dict(text_tokens).items()}
+        wanted = plan.keys()
         if set(tensors) != wanted:
             raise FireFlowError(f"{len(tensors)} feature tensors where the plan needs {len(wanted)}")
+        if set(store.text_tokens) != set(plan.branches):
+            raise FireFlowError("the text token counts do not match the recorded branches")
         fp8 = STORAGE_DTYPES[plan.spec.dtype] == torch.float8_e4m3fn
         if set(scales) != (wanted if fp8 else set()) or not all(0 < float(v) < float("inf") for v in scales.values()):
             raise FireFlowError("the fp8 scales do not match the feature tensors")

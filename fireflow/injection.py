@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
+import torch
+
 from .errors import ChoiceError, MissingFeatureError, SettingError, StepsError, TextLengthError
 from .solvers import FIRST, MID, get_solver
 
@@ -93,11 +95,12 @@ class Strategy:
         return " + ".join(parts) or "nothing"
 
 
-def align(current, stored, image_tokens, text_policy):
+def align(current, stored, layout, text_policy):
     """Bring a recorded tensor to the current batch, device and dtype; decide whether its text tokens apply.
 
-    current: [B, H, T_cur + L, D]; stored: [B_src, H, T_src + L, D] or [B_src, H, L, D] (image tokens only).
-    Text tokens apply when the policy allows and both sequences have the same length (T_src == T_cur).
+    current: [B, H, S, D], a whole attention sequence laid out as `layout` (a TokenLayout) says; stored: the
+    canonical [B_src, H, T_src + L, D] (text, then image) or [B_src, H, L, D] (image tokens only).
+    Text tokens apply when the policy allows and both prompts have the same length (T_src == T_cur).
     Returns (stored tensor, include_text).
     """
     if stored.shape[0] != current.shape[0]:
@@ -105,25 +108,42 @@ def align(current, stored, image_tokens, text_policy):
             raise SettingError("batch", current.shape[0], f"must be a multiple of the recorded batch {stored.shape[0]}")
         stored = stored.repeat(current.shape[0] // stored.shape[0], 1, 1, 1)
     stored = stored.to(device=current.device, dtype=current.dtype)
-    if stored.shape[2] == current.shape[2] and text_policy != "image_only":
+    text_now, text_then = layout.text_tokens(current.shape[2]), stored.shape[2] - layout.image
+    if text_then == text_now and text_policy != "image_only":
         return stored, True
     if text_policy == "full":
-        raise TextLengthError(stored.shape[2] - image_tokens, current.shape[2] - image_tokens)
+        raise TextLengthError(text_then, text_now)
     return stored, False
 
 
-def combine(current, stored, mode, ratio, include_text, image_tokens):
-    """replace: the recorded values; add: current + ratio * recorded; on all tokens or on image tokens only."""
-    if include_text:
+def canonical(seq, layout, include_text):
+    """[text | image] (or [image]) of one attention sequence [B, H, S, D]; reference tokens are left out."""
+    text, image = layout.split(seq.shape[2])
+    if not include_text:
+        return seq[:, :, image]
+    if layout.covers_canonically(seq.shape[2]):
+        return seq
+    return torch.cat([seq[:, :, text], seq[:, :, image]], dim=2)
+
+
+def combine(current, stored, mode, ratio, include_text, layout):
+    """replace: the recorded values; add: current + ratio * recorded; on text and image tokens or on image tokens
+    only. Reference tokens are never touched."""
+    S = current.shape[2]
+    if include_text and layout.covers_canonically(S):
         return stored if mode == "replace" else current + ratio * stored
+    text, image = layout.split(S)
     out = current.clone()
-    img = stored[:, :, -image_tokens:]
-    out[:, :, -image_tokens:] = img if mode == "replace" else out[:, :, -image_tokens:] + ratio * img
+    parts = [(image, stored[:, :, stored.shape[2] - layout.image:])]
+    if include_text:
+        parts.append((text, stored[:, :, :stored.shape[2] - layout.image]))
+    for where, rec in parts:
+        out[:, :, where] = rec if mode == "replace" else out[:, :, where] + ratio * rec
     return out
 
 
-def apply_strategy(strategy, q, k, v, stored, image_tokens, text_policy):
-    """Return (q, k, v, text_replaced) for one injected attention call.
+def apply_strategy(strategy, q, k, v, stored, layout, text_policy):
+    """Return (q, k, v, text_replaced) for one injected attention call (one CFG branch).
 
     stored: {"q"|"k"|"v": tensor} recorded at the matching inversion evaluation in the same block.
     """
@@ -133,8 +153,7 @@ def apply_strategy(strategy, q, k, v, stored, image_tokens, text_policy):
     if missing:
         raise MissingFeatureError(missing, tuple(stored))
     for f in strategy.used:
-        rec, include_text = align(cur[f], stored[f], image_tokens, text_policy)
-        cur[f] = combine(cur[f], rec, getattr(strategy, f), getattr(strategy, f + "_ratio"), include_text,
-                         image_tokens)
+        rec, include_text = align(cur[f], stored[f], layout, text_policy)
+        cur[f] = combine(cur[f], rec, getattr(strategy, f), getattr(strategy, f + "_ratio"), include_text, layout)
         text = text and include_text
     return cur["q"], cur["k"], cur["v"], text

@@ -30,6 +30,9 @@ class InversionRecord:
     guidance: Optional[float]
     nfe: int
     features: Optional[object] = None  # a frozen FeatureStore when an Attention Feature Cache was connected
+    family: str = ""  # the model family's name (family adapters), for messages
+    cfg: float = 1.0  # CFG scale of the inversion (1: the prompt alone)
+    references: str = ""  # fingerprint of the source conditioning's reference latents ("" when it has none)
 
     @property
     def steps(self) -> int:
@@ -40,8 +43,10 @@ class InversionRecord:
 
     def describe(self) -> str:
         g = ", ".join(f"{v:.4f}" for v in self.grid)
-        return (f"{self.solver}, {self.steps} steps, {self.nfe} evaluations, latent {list(self.latent_shape)}, "
-                f"grid [{g}]")
+        cfg = f", cfg {self.cfg:g}" if self.cfg != 1 else ""
+        family = f"{self.family}, " if self.family else ""
+        return (f"{family}{self.solver}, {self.steps} steps, {self.nfe} evaluations{cfg}, latent "
+                f"{list(self.latent_shape)}, grid [{g}]")
 
     def check_grid(self, grid, solver) -> None:
         """Refuse a sampling grid or solver other than the recorded ones (features are keyed by step)."""

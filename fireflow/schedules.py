@@ -57,6 +57,23 @@ def flux_grid(steps, tokens, shift=True):
     return shift_times(grid, flux_mu(tokens)) if shift else grid
 
 
+def flux2_mu(tokens, steps):
+    """FLUX.2's empirical shift (as its reference code and ComfyUI's Flux2Scheduler): linear in the image token
+    count, interpolated in the step count between fits at 10 and 200 steps, the 200-step fit alone above 4300 tokens."""
+    a1, b1 = 8.73809524e-05, 1.89833333
+    a2, b2 = 0.00016927, 0.45666666
+    if tokens > 4300:
+        return a2 * tokens + b2
+    m200, m10 = a2 * tokens + b2, a1 * tokens + b1
+    a = (m200 - m10) / 190.0
+    return a * steps + (m200 - 200.0 * a)
+
+
+def flux2_grid(steps, tokens):
+    """Descending FLUX.2 grid: linspace(1, 0) shifted by flux2_mu(tokens, steps)."""
+    return shift_times(linear_grid(steps), flux2_mu(tokens, steps))
+
+
 def inversion_grid(grid):
     """The same times in ascending order (t = 0 -> 1), as inversion walks them."""
     return torch.flip(torch.as_tensor(grid, dtype=torch.float64), dims=(0,))

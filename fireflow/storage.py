@@ -1,6 +1,6 @@
 """Saving and loading an inversion (inverted latent + record + features) as safetensors. No pickle anywhere.
 
-Layout: tensor "latent" plus one tensor per feature entry named "f.{step}.{call}.{kind}.{block}.{feature}";
+Layout: tensor "latent" plus one tensor per feature entry named "f.{step}.{call}.{kind}.{block}.{feature}.{branch}";
 metadata (strings): format, format_version, record (JSON), plan (JSON), fp8 scales (JSON).
 Loading validates everything before building objects: format and version, sizes, names, shapes, dtypes.
 """
@@ -14,13 +14,15 @@ from .features import STORAGE_DTYPES, CacheSpec, FeatureStore, RecordPlan
 from .record import InversionRecord
 
 FORMAT = "fireflow-inversion"
-FORMAT_VERSION = 2  # 2: the plan records the model's block counts, so a loaded plan can be re-derived and checked
+# 2: the plan records the model's block counts, so a loaded plan can be re-derived and checked
+# 3: features keyed per CFG branch; the record names the model family, CFG scale and reference latents
+FORMAT_VERSION = 3
 DEFAULT_MAX_BYTES = 16 * 2 ** 30
 _DTYPE_NAMES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def _key(step, call, kind, block, feat):
-    return f"f.{step}.{call}.{kind}.{block}.{feat}"
+def _key(step, call, kind, block, feat, branch):
+    return f"f.{step}.{call}.{kind}.{block}.{feat}.{branch}"
 
 
 def save_inversion(path, latent, record: InversionRecord):
@@ -30,7 +32,8 @@ def save_inversion(path, latent, record: InversionRecord):
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "record": json.dumps({
         "grid": list(record.grid), "solver": record.solver, "latent_shape": list(record.latent_shape),
         "latent_fingerprint": record.latent_fingerprint, "model_fingerprint": record.model_fingerprint,
-        "guidance": record.guidance, "nfe": record.nfe})}
+        "guidance": record.guidance, "nfe": record.nfe, "family": record.family, "cfg": record.cfg,
+        "references": record.references})}
     store = record.features
     if store is not None:
         plan = store.plan
@@ -38,8 +41,8 @@ def save_inversion(path, latent, record: InversionRecord):
             "spec": {**plan.spec.__dict__, "features": list(plan.spec.features)},
             "blocks": [list(b) for b in plan.blocks], "steps": plan.steps, "solver": plan.solver,
             "injection": [[list(d), list(s)] for d, s in plan.injection], "block_counts": list(plan.block_counts),
-            "image_tokens": store.image_tokens,
-            "text_tokens": store.text_tokens, "model_dtype": str(store.model_dtype).removeprefix("torch.")})
+            "branches": list(plan.branches), "image_tokens": store.image_tokens,
+            "text_tokens": {str(b): t for b, t in sorted(store.text_tokens.items())}, "references": store.references, "model_dtype": str(store.model_dtype).removeprefix("torch.")})
         meta["scales"] = json.dumps({_key(*k): v for k, v in store.scales().items()})
         for key, t in store.items():
             tensors[_key(*key)] = t.to("cpu").contiguous()
@@ -90,7 +93,8 @@ def _load(path, device, max_bytes):
                 grid=tuple(float(v) for v in rec["grid"]), solver=str(rec["solver"]),
                 latent_shape=tuple(int(v) for v in rec["latent_shape"]),
                 latent_fingerprint=str(rec["latent_fingerprint"]), model_fingerprint=str(rec["model_fingerprint"]),
-                guidance=None if rec["guidance"] is None else float(rec["guidance"]), nfe=int(rec["nfe"]))
+                guidance=None if rec["guidance"] is None else float(rec["guidance"]), nfe=int(rec["nfe"]),
+                family=str(rec["family"]), cfg=float(rec["cfg"]), references=str(rec["references"]))
         except (KeyError, TypeError, ValueError) as e:
             _fail(path, f"has damaged metadata ({type(e).__name__}: {e})")
         names = set(f.keys())
@@ -119,10 +123,12 @@ def _load_features(path, f, names, meta, scales, record, device):
         plan = RecordPlan(spec=spec, blocks=tuple((int(k), int(b)) for k, b in meta["blocks"]),
                           steps=int(meta["steps"]), solver=str(meta["solver"]),
                           injection=tuple(((int(d[0]), int(d[1])), (int(s[0]), int(s[1]))) for d, s in meta["injection"]),
-                          block_counts=tuple(int(n) for n in meta["block_counts"]))
-        image_tokens, text_tokens = int(meta["image_tokens"]), int(meta["text_tokens"])
+                          block_counts=tuple(int(n) for n in meta["block_counts"]),
+                          branches=tuple(int(b) for b in meta["branches"]))
+        image_tokens = int(meta["image_tokens"])
+        text_tokens = {int(b): int(t) for b, t in dict(meta["text_tokens"]).items()}
         model_dtype = _DTYPE_NAMES[meta["model_dtype"]]
-        expected = spec.resolve(plan.block_counts, plan.steps, plan.solver)  # what this spec means for that model
+        expected = spec.resolve(plan.block_counts, plan.steps, plan.solver, plan.branches)  # what the spec gives
     except (KeyError, TypeError, ValueError) as e:
         _fail(path, f"has a damaged feature plan ({type(e).__name__}: {e})")
     if plan.steps != record.steps or plan.solver != record.solver:
@@ -131,23 +137,26 @@ def _load_features(path, f, names, meta, scales, record, device):
         _fail(path, "its feature plan (blocks or injected evaluations) is not what its settings give; the file was "
                     "altered or written by another version: invert the image again")
     want_dtype = STORAGE_DTYPES[spec.dtype] or model_dtype
-    tokens = image_tokens + (0 if spec.text_tokens == "image_only" else text_tokens)
     tensors = {}
     shape0 = None
     for name in sorted(names):
         parts = name.split(".")
-        if len(parts) != 6 or parts[0] != "f" or not all(p.isdigit() for p in parts[1:]):
+        if len(parts) != 7 or parts[0] != "f" or not all(p.isdigit() for p in parts[1:]):
             _fail(path, f"holds an unexpected tensor {name!r}")
         t = f.get_tensor(name)
+        text = 0 if spec.text_tokens == "image_only" else text_tokens.get(int(parts[6]), -image_tokens - 1)
+        tokens = image_tokens + text
         if t.ndim != 4 or t.shape[0] != record.latent_shape[0] or t.shape[2] != tokens or t.dtype != want_dtype:
             _fail(path, f"tensor {name} has shape {list(t.shape)} {t.dtype}; expected [batch "
                         f"{record.latent_shape[0]}, heads, {tokens} tokens, head_dim] {want_dtype}")
-        if shape0 is not None and t.shape != shape0:
+        if shape0 is not None and (t.shape[:2], t.shape[3]) != (shape0[:2], shape0[3]):
             _fail(path, f"tensor {name} has shape {list(t.shape)} unlike the others {list(shape0)}")
         shape0 = t.shape
         tensors[tuple(int(p) for p in parts[1:])] = t
     try:
         scale_map = {tuple(int(p) for p in k.split(".")[1:]): float(v) for k, v in scales.items()}
-        return FeatureStore.restore(plan, image_tokens, text_tokens, device, model_dtype, tensors, scale_map)
+        store = FeatureStore.restore(plan, image_tokens, text_tokens, device, model_dtype, tensors, scale_map)
+        store.references = str(meta.get("references", ""))
+        return store
     except (FireFlowError, TypeError, ValueError) as e:
         _fail(path, f"has inconsistent features ({e})")

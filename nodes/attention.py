@@ -1,33 +1,28 @@
-"""Clone-scoped attention hooks for FLUX blocks: record features during inversion, inject them during the edit.
+"""Clone-scoped attention hooks on a family's blocks: record features during inversion, inject them during the edit.
 
-For each chosen block, `patches_replace["dit"][(kind, i)]` gets a function that, only for the evaluations the plan
+For each chosen block, `patches_replace["dit"][(name, i)]` gets a function that, only for the evaluations the plan
 names, calls the block with a copied transformer_options whose `optimized_attention_override` is chained to any
 override already there (attention accelerators, other packs). A replace patch already registered for that block is
-called instead of the original block. The override sees q, k, v as [B, heads, T + L, head_dim] (text first); Q and
-K arrive after RoPE, which is a fixed per-position rotation, so replacing or adding them commutes with it.
+called instead of the original block. Inside the block, only the family's joint self-attention call is touched
+(SD3.5-Medium's extra image-only attention is left alone). q, k, v arrive as [B, heads, S, head_dim]
+(skip_reshape) or [B, S, heads * head_dim]; the hooks see [B, heads, S, head_dim] per CFG branch
+(`cond_or_uncond`), with the branch's TokenLayout (published by the guards before the first evaluation). Q and K
+arrive after RoPE, a fixed per-position rotation, so replacing or adding them commutes with it.
 """
 import torch
 
-import comfy.model_base
-
 from ..fireflow.errors import TextLengthError
-from ..fireflow.features import DOUBLE, SINGLE
-from .checks import Guard, check_feature_conditioning
+from ..fireflow.record import tensor_fingerprint
+from .checks import Guard, check_feature_conditioning, reference_latents
 from .errors import node_errors
+from .families import require_family
 from .flow_sampler import PACK_KEY
 
-BLOCK_NAMES = {DOUBLE: "double_block", SINGLE: "single_block"}
-SUPPORTED = "FLUX.1 dev / schnell (and fine-tunes loaded as FLUX)"
 
-
-def flux_blocks(model_patcher, node):
-    """(double, single) block counts of a FLUX model; a clear error for other families."""
-    base = model_patcher.model
-    dm = getattr(base, "diffusion_model", None)
-    if not isinstance(base, comfy.model_base.Flux) or not hasattr(dm, "single_blocks"):
-        raise ValueError(f"{node}: attention features are supported for {SUPPORTED}; this model is "
-                         f"{type(base).__name__}. Inversion and sampling without the feature cache still work.")
-    return len(dm.double_blocks), len(dm.single_blocks)
+def family_blocks(model_patcher, node):
+    """(family adapter, (double, single) block counts) of a model whose features the pack supports."""
+    fam = require_family(model_patcher, node)
+    return fam, fam.block_counts(model_patcher.model.diffusion_model)
 
 
 def _qkv(args, kwargs):
@@ -37,25 +32,70 @@ def _qkv(args, kwargs):
     return kw.pop("q"), kw.pop("k"), kw.pop("v"), args, kw
 
 
-def _chained_override(action, previous):
+def _heads(rest, kw):
+    return rest[0] if rest else kw.get("heads")
+
+
+def _to_bhsd(t, heads, skip_reshape):
+    """View q/k/v as [B, heads, S, head_dim]; returns (view, function restoring the call's own layout)."""
+    if t.ndim == 4 and skip_reshape:
+        return t, lambda x: x
+    if t.ndim == 4:  # [B, S, heads, head_dim] (SD3's MMDiT)
+        return t.transpose(1, 2), lambda x: x.transpose(1, 2)
+    if t.ndim == 3 and heads:
+        b, s, hd = t.shape
+        return t.view(b, s, heads, hd // heads).transpose(1, 2), lambda x: x.transpose(1, 2).reshape(b, s, hd)
+    raise ValueError(f"FireFlow: an attention call passed q of shape {list(t.shape)} (skip_reshape={skip_reshape}); "
+                     "the family adapter does not know this layout, so no features are recorded or replaced")
+
+
+def _per_branch(action, q, k, v, branches, layouts):
+    """Run `action(q, k, v, layout, branch)` on each CFG branch's rows; reassemble the batch."""
+    n = len(branches)
+    if q.shape[0] % n:
+        raise ValueError(f"FireFlow: attention batch {q.shape[0]} is not a multiple of its {n} CFG branches")
+    size = q.shape[0] // n
+    outs = []
+    for i, branch in enumerate(branches):
+        layout = layouts.get(branch)
+        if layout is None:
+            raise ValueError(f"FireFlow: no token layout for CFG branch {branch}; the pass was not checked before it "
+                             "started (run it with a FireFlow node or the FireFlow SAMPLER)")
+        rows = slice(i * size, (i + 1) * size)
+        outs.append(action(q[rows], k[rows], v[rows], layout, branch))
+    if n == 1:
+        return outs[0]
+    return tuple(torch.cat([o[j] for o in outs]) for j in range(3))
+
+
+def _chained_override(action, previous, branches, layouts, attn_call):
+    calls = [0]
+
     def override(func, *args, **kwargs):
         q, k, v, rest, kw = _qkv(args, kwargs)
-        q, k, v = action(q, k, v)
+        index, calls[0] = calls[0], calls[0] + 1
+        if index == attn_call:
+            heads, skip = _heads(rest, kw), bool(kw.get("skip_reshape", False))
+            (q4, back), (k4, _), (v4, _) = (_to_bhsd(t, heads, skip) for t in (q, k, v))
+            q4, k4, v4 = _per_branch(action, q4, k4, v4, branches, layouts)
+            q, k, v = back(q4), back(k4), back(v4)
         if previous is not None:
             return previous(func, q, k, v, *rest, **kw)
         return func(q, k, v, *rest, **kw)
     return override
 
 
-def _block_patch(kind, index, decide, previous_patch):
+def _block_patch(kind, index, decide, previous_patch, attn_call):
     """A patches_replace function: run the block, with our override only when `decide` returns an action."""
     def patch(args, extra):
         topts = args.get("transformer_options") or {}
         ctx = topts.get(PACK_KEY)
         action = decide(ctx, kind, index) if ctx is not None else None
         if action is not None:
+            branches = list(topts.get("cond_or_uncond") or [0])
             topts = dict(topts)
-            topts["optimized_attention_override"] = _chained_override(action, topts.get("optimized_attention_override"))
+            topts["optimized_attention_override"] = _chained_override(
+                action, topts.get("optimized_attention_override"), branches, ctx.layouts, attn_call)
             args = {**args, "transformer_options": topts}
         if previous_patch is not None:
             return previous_patch(args, extra)
@@ -63,13 +103,13 @@ def _block_patch(kind, index, decide, previous_patch):
     return patch
 
 
-def install(model_clone, blocks, decide):
+def install(model_clone, family, blocks, decide):
     """Register `decide(ctx, kind, index) -> action or None` on the clone's chosen blocks, chaining what is there."""
     existing = model_clone.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
     for kind, index in blocks:
-        name = BLOCK_NAMES[kind]
-        model_clone.set_model_patch_replace(_block_patch(kind, index, decide, existing.get((name, index))),
-                                            "dit", name, index)
+        name = family.patch_name(kind)
+        model_clone.set_model_patch_replace(
+            _block_patch(kind, index, decide, existing.get((name, index)), family.attn_call), "dit", name, index)
 
 
 def recorder(store):
@@ -79,8 +119,8 @@ def recorder(store):
             return None
         step, call = ctx.step, ctx.call
 
-        def action(q, k, v):
-            store.put(step, call, kind, index, q, k, v)
+        def action(q, k, v, layout, branch):
+            store.put(step, call, kind, index, q, k, v, layout, branch)
             return q, k, v
         return action
     return decide
@@ -96,33 +136,63 @@ def injector(plan_map, store, strategy, apply_strategy):
             return None
         stats = ctx.stats
 
-        def action(q, k, v):
-            stored = store.get(src[0], src[1], kind, index)
-            q, k, v, text = apply_strategy(strategy, q, k, v, stored, store.image_tokens, store.plan.spec.text_tokens)
+        def action(q, k, v, layout, branch):
+            stored = store.get(src[0], src[1], kind, index, branch)
+            q, k, v, text = apply_strategy(strategy, q, k, v, stored, layout, store.plan.spec.text_tokens)
             stats.setdefault("hits", set()).add((ctx.step, ctx.call, kind, index))
             stats.setdefault("text_replaced", set()).add(text)
+            stats.setdefault("branches", set()).add(branch)
             return q, k, v
         return action
     return decide
 
 
+def token_layouts(family, shape, branches):
+    """{CFG branch: TokenLayout} of a pass over a latent of `shape` with these conditioning entries. The text length
+    is checked exactly when every entry of every branch has the same token count (ComfyUI may otherwise batch
+    branches by repeating the shorter prompt)."""
+    lengths = {e["cross_attn"].shape[1] for items in branches.values() for e in items}
+    text = next(iter(lengths)) if len(lengths) == 1 else None
+    return {b: family.layout(shape, reference_latents(items[0]), text) for b, items in branches.items()}
+
+
+def references_fingerprint(items):
+    """Fingerprint of the reference latents the model receives (processed conditioning only)."""
+    refs = reference_latents(items[0]) if items else []
+    return "+".join(tensor_fingerprint(r) for r in refs)
+
+
+def _processed(conds):
+    return any(isinstance(e, dict) for e in conds.get("positive") or ())
+
+
 class RecordingGuard(Guard):
-    """On the Inverter's recording clone: the source conditioning must give the features a single, plain home."""
+    """On the Inverter's recording clone: the source conditioning must give the features a single, plain home; the
+    pass publishes where the image tokens are."""
     node = "FireFlow Inverter"
 
-    def before(self, pass_name, sigmas, solver, shape, conds):
-        if pass_name == "invert" and conds is not None:
-            check_feature_conditioning(conds, self.node, recording=True)
+    def __init__(self, family, store):
+        self.family, self.store = family, store
+
+    def before(self, ctx, sigmas, solver, shape, conds):
+        if ctx.pass_name != "invert" or conds is None:
+            return
+        branches = check_feature_conditioning(conds, self.node, recording=True)
+        if 1 in self.store.plan.branches and (ctx.cfg == 1 or 1 not in branches):
+            raise ValueError(f"{self.node}: the plan records the negative branch, but this pass runs without CFG")
+        ctx.layouts = token_layouts(self.family, shape, branches)
+        if _processed(conds):
+            self.store.references = references_fingerprint(branches.get(0))
 
 
 class InjectionGuard(Guard):
-    """On a V-Injection clone: before the edit, the pass must match the inversion (grid, solver, latent, prompt
-    lengths when whole sequences are replaced) and the conditioning must be plain; after it, every planned
-    injection must have happened."""
+    """On a V-Injection clone: before the edit, the pass must match the inversion (grid, solver, latent, CFG, reference
+    latents, prompt lengths when whole sequences are replaced) and the conditioning must be plain; after it, every
+    planned injection must have happened."""
     node = "FireFlow edit (V-Injection model)"
 
-    def __init__(self, inversion, plan_map):
-        self.inversion = inversion
+    def __init__(self, inversion, plan_map, family):
+        self.inversion, self.family = inversion, family
         store = inversion.features
         self.planned = {(s, c, kind, i) for s, c in plan_map for kind, i in store.plan.blocks}
 
@@ -132,8 +202,8 @@ class InjectionGuard(Guard):
             raise ValueError(f"{self.node}: the V-Injection model carries features of another inversion than the one "
                              "connected to the sampler: connect the same Inverter output to both")
 
-    def before(self, pass_name, sigmas, solver, shape, conds):
-        if pass_name != "sample":
+    def before(self, ctx, sigmas, solver, shape, conds):
+        if ctx.pass_name != "sample":
             return
         inv, store = self.inversion, self.inversion.features
         with node_errors(self.node):
@@ -142,13 +212,24 @@ class InjectionGuard(Guard):
                 inv.check_latent(shape)
             if conds is None:
                 return
-            for e in check_feature_conditioning(conds, self.node, recording=False):
-                tokens = e["cross_attn"].shape[1]
-                if store.plan.spec.text_tokens == "full" and tokens != store.text_tokens:
-                    raise TextLengthError(store.text_tokens, tokens)
+            branches = check_feature_conditioning(conds, self.node, recording=False)
+            if 1 in store.plan.branches and (ctx.cfg == 1 or 1 not in branches):
+                raise ValueError(f"{self.node}: the inversion ran with CFG {inv.cfg:g} and recorded the negative "
+                                 "prompt's features too, but this edit runs without CFG (cfg 1 or no negative): "
+                                 "edit with cfg > 1 and a negative, or invert again with cfg 1")
+            if store.plan.spec.text_tokens == "full" and self.family.text_exact:
+                for e in branches.get(0, ()):
+                    tokens = e["cross_attn"].shape[1]
+                    if tokens != store.text_tokens.get(0):
+                        raise TextLengthError(store.text_tokens.get(0), tokens)
+            if _processed(conds) and references_fingerprint(branches.get(0)) != store.references:
+                raise ValueError(f"{self.node}: the reference latents (ReferenceLatent / the edit model's image "
+                                 "input) differ from the ones the inversion saw; features are only valid with the "
+                                 "same references. Connect the same reference image to both passes")
+            ctx.layouts = token_layouts(self.family, shape, branches)
 
-    def after(self, pass_name, ctx):
-        if pass_name != "sample":
+    def after(self, ctx):
+        if ctx.pass_name != "sample":
             return
         missed = self.planned - ctx.stats.get("hits", set())
         if missed:

@@ -37,28 +37,46 @@ def check_finite_conditioning(conds, node, what="conditioning"):
             raise ValueError(f"{node}: the {what}'s guidance is {g}: set a finite value (FluxGuidance)")
 
 
-def _has_reference_latents(e):
-    return e.get("reference_latents") is not None or "ref_latents" in (e.get("model_conds") or {})
+def reference_latents(e):
+    """Reference latents of one entry (FLUX.1 Kontext / FLUX.2 ReferenceLatent, Qwen-Image-Edit), in either form."""
+    refs = e.get("reference_latents")
+    if refs is None:
+        processed = (e.get("model_conds") or {}).get("ref_latents")
+        refs = getattr(processed, "cond", None)
+    return list(refs or ())
+
+
+BRANCHES = (("positive", 0), ("negative", 1))
+
+
+def by_branch(conds):
+    """{CFG branch: entries} from {'positive': ..., 'negative': ...} (0 = the prompt, 1 = the negative)."""
+    return {branch: entries(conds[key]) for key, branch in BRANCHES if conds.get(key)}
 
 
 def check_feature_conditioning(conds, node, recording):
-    """Refuse conditioning with which recorded features would land on the wrong tokens, before any evaluation."""
+    """Refuse conditioning with which recorded features would land on the wrong tokens, before any evaluation.
+
+    conds: {'positive': ..., 'negative': ...} in either of ComfyUI's forms. Returns {branch: entries}.
+    """
     verb, role = ("recorded", "source") if recording else ("injected", "target")
-    items = entries(conds)
-    for e in items:
-        if e.get("area") is not None or e.get("mask") is not None:
-            raise ValueError(f"{node}: attention features cannot be {verb} with area or mask conditioning "
-                             "(ConditioningSetArea / ConditioningSetMask): the model then sees other token counts "
-                             f"than the recorded image. Remove the area or mask from the {role} conditioning")
-        if _has_reference_latents(e):
-            raise ValueError(f"{node}: attention features cannot be {verb} with reference latents (FLUX Kontext "
-                             "ReferenceLatent) yet: their tokens follow the image tokens, so the wrong tokens would be "
-                             f"{verb}. Remove ReferenceLatent from the {role} conditioning")
-    if recording and len(items) > 1:
-        raise ValueError(f"{node}: the source conditioning has {len(items)} entries (ConditioningCombine); each is "
-                         "evaluated on its own, so their recorded features would overwrite each other. Invert with "
-                         "one prompt (ConditioningConcat joins two into one)")
-    return items
+    branches = by_branch(conds)
+    for branch, items in branches.items():
+        which = f"{role} prompt's" if branch == 0 else "negative"
+        for e in items:
+            if e.get("area") is not None or e.get("mask") is not None:
+                raise ValueError(f"{node}: attention features cannot be {verb} with area or mask conditioning "
+                                 "(ConditioningSetArea / ConditioningSetMask): the model then sees other token counts "
+                                 f"than the recorded image. Remove the area or mask from the {which} conditioning")
+        if len(items) > 1 and recording:
+            raise ValueError(f"{node}: the {which} conditioning has {len(items)} entries (ConditioningCombine); each "
+                             "is evaluated on its own, so their recorded features would overwrite each other. Invert "
+                             "with one prompt (ConditioningConcat joins two into one)")
+        shapes = {tuple(tuple(r.shape[1:]) for r in reference_latents(e)) for e in items}
+        if len(shapes) > 1:
+            raise ValueError(f"{node}: the entries of the {which} conditioning carry different reference latents; "
+                             "with attention features every entry needs the same ones")
+    return branches
 
 
 def guards(model_options):
@@ -77,10 +95,10 @@ class Guard:
     def __deepcopy__(self, memo):
         return self
 
-    def before(self, pass_name, sigmas, solver, shape, conds):
-        pass
+    def before(self, ctx, sigmas, solver, shape, conds):
+        """ctx: the pass's EvalContext (pass_name, cfg); conds: {'positive': ..., 'negative': ...} or None."""
 
-    def after(self, pass_name, ctx):
+    def after(self, ctx):
         pass
 
 

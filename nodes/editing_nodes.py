@@ -5,7 +5,7 @@ from ..fireflow.errors import MissingFeatureError, StepsError
 from ..fireflow.features import STORAGE_DEVICES, STORAGE_DTYPES, CacheSpec
 from ..fireflow.injection import CALL_POLICIES, MODES, TEXT_POLICIES, Strategy, apply_strategy
 from ..fireflow.record import InversionRecord
-from .attention import InjectionGuard, flux_blocks, injector, install
+from .attention import InjectionGuard, family_blocks, injector, install
 from .checks import add_guard
 from .errors import node_errors
 from .passes import model_fingerprint
@@ -46,10 +46,13 @@ class FireFlowFeatureCache:
                                      "tooltip": "Record Q (for add_q / replace_q variants)."}),
             "record_k": ("BOOLEAN", {**ADVANCED, "default": False,
                                      "tooltip": "Record K (for add_k / replace_k variants)."}),
-            "single_blocks": ("STRING", {"default": "all", "tooltip": "Single-stream blocks: 'all' (FireFlow), "
-                                         "'20-37' (RF-Edit), a list like '0-9, 30-37', or 'none'. FLUX has 38."}),
-            "double_blocks": ("STRING", {**ADVANCED, "default": "none", "tooltip": "Double-stream blocks (FLUX has "
-                                         "19, 0-18); the reference uses none."}),
+            "single_blocks": ("STRING", {"default": "auto", "tooltip": "Single-stream blocks: 'auto' (the family's "
+                                         "recipe: all for FLUX, Chroma, HiDream; FireFlow), 'all', '20-37' (RF-Edit), "
+                                         "a list like '0-9, 30-37', or 'none'. FLUX.1 has 38."}),
+            "double_blocks": ("STRING", {**ADVANCED, "default": "auto", "tooltip": "Double-stream (joint) blocks: "
+                                         "'auto' (the family's recipe: none for FLUX, where the reference uses none; "
+                                         "all for Qwen-Image and SD3, which have no single-stream blocks), 'all', a "
+                                         "list, or 'none'. FLUX.1 has 19 (0-18)."}),
             "inject_steps": ("INT", {"default": 1, "min": 1, "max": 1000, "tooltip": "How many of the first (noisiest) "
                                      "editing steps will receive features. FireFlow: 1; RF-Edit: 2-8. More keeps more "
                                      "of the source structure and follows the prompt less."}),
@@ -115,9 +118,13 @@ class FireFlowVInjection:
         if store is None:
             raise ValueError(f"{node}: this inversion recorded no attention features: connect an Attention Feature "
                              "Cache to the Inverter's feature_cache input")
-        if flux_blocks(model, node) != store.plan.block_counts:
+        fam, counts = family_blocks(model, node)
+        if inversion.family and inversion.family != fam.name:
+            raise ValueError(f"{node}: the features were recorded with a {inversion.family} model; this model is "
+                             f"{fam.name}: connect the model that was used for the inversion")
+        if counts != store.plan.block_counts:
             raise ValueError(f"{node}: the features were recorded for a model with {store.plan.block_counts} (double, "
-                             f"single) blocks; this model has {flux_blocks(model, node)}: connect the inversion's model")
+                             f"single) blocks; this model has {counts}: connect the inversion's model")
         if model_fingerprint(model) != inversion.model_fingerprint:
             raise ValueError(f"{node}: the features were recorded with another model (fingerprint "
                              f"{inversion.model_fingerprint}, this model {model_fingerprint(model)}): connect the "
@@ -135,8 +142,8 @@ class FireFlowVInjection:
         m = model.clone()
         plan_map = plan.injection_for(steps)
         if plan_map and strategy.used:
-            install(m, plan.blocks, injector(plan_map, store, strategy, apply_strategy))
-            add_guard(m, InjectionGuard(inversion, plan_map))
+            install(m, fam, plan.blocks, injector(plan_map, store, strategy, apply_strategy))
+            add_guard(m, InjectionGuard(inversion, plan_map, fam))
         summary = (f"{strategy.describe()} in {plan.describe_blocks()}: {len(plan_map)} evaluation(s) per block "
                    f"{sorted(plan_map)} (step, call); {human_bytes(store.nbytes)} held")
         log.info("[FireFlow] %s: %s", node, summary)

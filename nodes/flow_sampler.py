@@ -43,10 +43,17 @@ class RawVelocitySampling(torch.nn.Module):
             return getattr(self._modules["inner"], name)
 
 
+# CONST subclasses that are not an ODE velocity from noise to data: Wan FlowRVS maps an image to an image (newer
+# ComfyUI), so inverting it to noise means nothing.
+NOT_VELOCITY = ("IMG_TO_IMG_FLOW",)
+
+
 def is_rectified_flow(model_patcher) -> bool:
     """True when the model predicts a rectified-flow velocity (FLUX, SD3, ...), i.e. x0 = x - t v."""
     ms = model_patcher.get_model_object("model_sampling")
-    return isinstance(getattr(ms, "inner", ms), comfy.model_sampling.CONST)
+    ms = getattr(ms, "inner", ms)
+    mro = {c.__name__ for c in type(ms).__mro__}
+    return isinstance(ms, comfy.model_sampling.CONST) and not mro & set(NOT_VELOCITY)
 
 
 def model_family(model_patcher) -> str:
@@ -57,10 +64,13 @@ def require_flow_model(model_patcher, node="FireFlow"):
     if not is_rectified_flow(model_patcher):
         ms = model_patcher.get_model_object("model_sampling")
         kind = next((c.__name__ for c in type(ms).__mro__ if c.__module__ == comfy.model_sampling.__name__
-                     and c.__name__ in ("EPS", "V_PREDICTION", "EDM", "X0", "IMG_TO_IMG")), type(ms).__name__)
+                     and c.__name__ in ("EPS", "V_PREDICTION", "EDM", "X0", "IMG_TO_IMG") + NOT_VELOCITY),
+                    type(ms).__name__)
+        why = (" (an image-to-image flow, not a velocity from noise to data, so it cannot be inverted)"
+               if kind in NOT_VELOCITY else "")
         raise ValueError(
-            f"{node}: the model ({model_family(model_patcher)}, {kind} prediction) is not a rectified flow. "
-            "FireFlow inverts rectified-flow models such as FLUX; load a FLUX model (UNETLoader) instead.")
+            f"{node}: the model ({model_family(model_patcher)}, {kind} prediction) is not a rectified flow{why}. "
+            "FireFlow inverts rectified-flow models such as FLUX, SD3, Qwen-Image; load one of those instead.")
 
 
 def velocity_model(model_patcher):
@@ -87,26 +97,29 @@ def to_velocity(out, x, t, raw):
 class EvalContext:
     """Which evaluation is running: pass ('invert' for ascending sigmas, else 'sample'), step, call (0 first,
     1 mid); plus per-run counters (nfe, stats) that hooks may fill. One per sampling run."""
-    __slots__ = ("pass_name", "step", "call", "nfe", "stats")
+    __slots__ = ("pass_name", "step", "call", "nfe", "stats", "cfg", "layouts")
 
-    def __init__(self):
-        self.pass_name, self.step, self.call, self.nfe, self.stats = None, -1, -1, 0, {}
+    def __init__(self, pass_name=None, cfg=1.0):
+        self.pass_name, self.step, self.call, self.nfe, self.stats = pass_name, -1, -1, 0, {}
+        self.cfg, self.layouts = cfg, {}
 
     def __deepcopy__(self, memo):
         return self
 
 
 def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, solver="fireflow",
-                          on_eval=None, context=None, conds=None):
+                          on_eval=None, context=None, conds=None, cfg=1.0):
     """KSAMPLER sampler function: walk `sigmas` with a core solver, publishing the EvalContext per evaluation.
 
-    conds: the guider's conditioning (FlowKSampler passes it), for the guards' checks before the first evaluation.
+    conds: the guider's conditioning {'positive': ..., 'negative': ...} and cfg (FlowKSampler passes them), for the
+    guards' checks before the first evaluation.
     """
     extra_args = dict(extra_args or {})
     options = extra_args.get("model_options", {})
     topts = dict(options.get("transformer_options", {}))
     ctx = context if context is not None else EvalContext()
     ctx.pass_name = "invert" if float(sigmas[0]) < float(sigmas[-1]) else "sample"
+    ctx.cfg = float(cfg)
     raw = bool(getattr(model.inner_model.inner_model.model_sampling, "fireflow_raw_velocity", False))
     if not raw and float(sigmas[0]) == 0:
         raise ValueError(SIGMA_ZERO.format(node=SAMPLER_NODE))
@@ -115,7 +128,7 @@ def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disa
     run_guards = guards(options)
     with node_errors("FireFlow"):
         for guard in run_guards:
-            guard.before(ctx.pass_name, sigmas, solver, tuple(x.shape), conds)
+            guard.before(ctx, sigmas, solver, tuple(x.shape), conds)
     topts[PACK_KEY] = ctx
     extra_args["model_options"] = {**options, "transformer_options": topts}
     # Timesteps in fp32 whatever the latent's dtype: an fp16 latent would otherwise feed t = 0.26636 for 0.26646.
@@ -139,7 +152,7 @@ def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disa
 
     result = integrate(velocity, x, sigmas.detach().to("cpu", torch.float64), solver, callback=step_callback)
     for guard in run_guards:
-        guard.after(ctx.pass_name, ctx)
+        guard.after(ctx)
     return result.x
 
 
@@ -160,8 +173,8 @@ class FlowKSampler(comfy.samplers.KSAMPLER):
         if patcher is not None:
             require_flow_model(patcher, SAMPLER_NODE)
         by_kind = getattr(model_wrap, "conds", None)  # the guider's processed conditioning, when it exposes it
-        conds = None if by_kind is None else [e for key in sorted(by_kind) for e in entries(by_kind[key])]
-        check_finite_conditioning(conds, SAMPLER_NODE)
+        conds = None if by_kind is None else {key: entries(by_kind[key]) for key in by_kind}
+        check_finite_conditioning([e for key in sorted(conds or {}) for e in conds[key]], SAMPLER_NODE)
         extra_args["denoise_mask"] = None
         model_k = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
         model_k.latent_image, model_k.noise = latent_image, noise
@@ -177,7 +190,8 @@ class FlowKSampler(comfy.samplers.KSAMPLER):
         if callback is not None:
             k_callback = lambda d: callback(d["i"], d["denoised"], d["x"], total)  # noqa: E731
         return self.sampler_function(model_k, x, sigmas, extra_args=extra_args, callback=k_callback,
-                                     disable=disable_pbar, conds=conds, **self.extra_options)
+                                     disable=disable_pbar, conds=conds, cfg=getattr(model_wrap, "cfg", 1.0),
+                                     **self.extra_options)
 
 
 def flow_sampler(solver, on_eval=None, context=None):

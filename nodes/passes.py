@@ -10,23 +10,31 @@ import comfy.samplers
 import latent_preview
 import node_helpers
 
-from ..fireflow.schedules import check_grid, flux_grid, image_tokens
+from ..fireflow.schedules import check_grid, flux2_grid, flux_grid, image_tokens
 from ..fireflow.solvers import get_solver
 from .checks import check_finite_conditioning
+from .families import family_of
 from .flow_sampler import EvalContext, flow_sampler, velocity_model
 
 log = logging.getLogger("fireflow")
-SCHEDULES = ("auto", "flux_shift", "linear")
+SCHEDULES = ("auto", "flux_shift", "linear", "model")
 
 
-def check_latent(latent, node):
-    """Return the latent's samples tensor after refusing what cannot be inverted or sampled."""
+def check_latent(latent, node, model=None):
+    """Return the latent's samples tensor after refusing what cannot be inverted or sampled.
+
+    Image latents are 4-D; families whose image latent is a one-frame video latent (Qwen-Image: [B, C, 1, H, W]) are
+    accepted as 5-D with one frame."""
     if not isinstance(latent, dict) or not isinstance(latent.get("samples"), torch.Tensor):
         raise ValueError(f"{node}: the LATENT input carries no samples tensor")
     s = latent["samples"]
-    if s.ndim != 4:
-        raise ValueError(f"{node}: expected an image latent [batch, channels, height, width], got shape {list(s.shape)}"
-                         " (video and audio latents are not supported)")
+    fam = family_of(model) if model is not None else None
+    one_frame = fam is not None and fam.frames and s.ndim == 5 and s.shape[2] == 1
+    if s.ndim != 4 and not one_frame:
+        what = f"{fam.name} image latent [batch, channels, 1, height, width]" if fam is not None and fam.frames else \
+            "image latent [batch, channels, height, width]"
+        raise ValueError(f"{node}: expected an {what}, got shape {list(s.shape)} (video and audio latents are not "
+                         "supported)")
     if s.numel() == 0:
         raise ValueError(f"{node}: the latent is empty (shape {list(s.shape)})")
     if not torch.isfinite(s).all():
@@ -93,12 +101,42 @@ def resolve_grid(model, samples, steps, schedule, sigmas):
         raise ValueError(f"steps must be at least 1; got {steps}")
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    fam = family_of(model)
     if schedule == "auto":
+        schedule = auto_schedule(model, fam)
+    steps = int(steps)
+    if schedule == "model":
+        return model_grid(model, steps)
+    if schedule == "flux2":
+        return flux2_grid(steps, fam.image_tokens(samples.shape))
+    tokens = fam.image_tokens(samples.shape) if fam is not None else image_tokens(samples.shape[-2], samples.shape[-1])
+    return flux_grid(steps, tokens, shift=(schedule == "flux_shift"))
+
+
+def auto_schedule(model, fam):
+    """What `auto` means for this model: a shift set by a ModelSampling* node wins; FLUX.1 keeps the reference grid
+    (resolution shift for dev, linear for schnell); FLUX.2 its own scheduler; everything else its model_sampling."""
+    if "model_sampling" in getattr(model, "object_patches", {}):
+        return "model"
+    if fam is not None and fam.schedule == "flux1":
         unet = getattr(model.model, "model_config", None)
         guided = bool(getattr(unet, "unet_config", {}).get("guidance_embed", True))
-        schedule = "flux_shift" if guided else "linear"
-    tokens = image_tokens(samples.shape[-2], samples.shape[-1])
-    return flux_grid(int(steps), tokens, shift=(schedule == "flux_shift"))
+        return "flux_shift" if guided else "linear"
+    if fam is not None and fam.schedule == "flux2":
+        return "flux2"
+    return "model"
+
+
+def model_grid(model, steps):
+    """The model's own sigmas (its model_sampling, with any shift a ModelSampling* node applied), evenly spaced in
+    time: sigma(1 - i / N), i = 0..N, from the continuous formula rather than ComfyUI's 1000-entry table."""
+    ms = model.get_model_object("model_sampling")
+    ms = getattr(ms, "inner", ms)
+    grid = [float(ms.percent_to_sigma(i / steps)) for i in range(steps + 1)]
+    if grid[0] != 1.0:
+        raise ValueError(f"the model's own schedule starts at sigma {grid[0]:.4g}, not 1: it is not a rectified-flow "
+                         "schedule; choose schedule flux_shift or linear")
+    return check_grid(grid)
 
 
 FINGERPRINT_VALUES = 16  # strided over each weight tensor
@@ -124,20 +162,24 @@ def model_fingerprint(model) -> str:
     return h.hexdigest()[:16]
 
 
-def run_pass(model, conditioning, samples, grid, solver, node, install=None):
+def run_pass(model, conditioning, samples, grid, solver, node, install=None, negative=None, cfg=1.0):
     """Walk `grid` (ascending: inversion) from `samples` with the core solver; returns (samples, nfe, context).
 
     The model is cloned (raw-velocity object patch, plus `install(clone)` hooks) and driven through ComfyUI's
-    CFGGuider, so model loading, memory management, wrappers and patches apply. Progress counts model evaluations;
-    previews show x0 estimates.
+    CFGGuider, so model loading, memory management, wrappers, patches and CFG batching apply: with cfg != 1 and a
+    negative, ComfyUI evaluates both branches (usually in one batch) and combines them. Progress counts model
+    evaluations (one per solver call, whatever the branches); previews show x0 estimates.
     """
     nfe = get_solver(solver).nfe(len(grid) - 1)
     m = velocity_model(model)
     if install is not None:
         install(m)
     guider = comfy.samplers.CFGGuider(m)
-    guider.inner_set_conds({"positive": conditioning})
-    guider.set_cfg(1.0)
+    conds = {"positive": conditioning}
+    if negative is not None and cfg != 1:
+        conds["negative"] = negative
+    guider.inner_set_conds(conds)
+    guider.set_cfg(float(cfg) if "negative" in conds else 1.0)
     preview = latent_preview.prepare_callback(m, nfe)
     ctx = EvalContext()
     sampler = flow_sampler(solver, on_eval=lambda i, x0: preview(i - 1, x0, None, nfe), context=ctx)

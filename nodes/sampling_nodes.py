@@ -7,13 +7,14 @@ import comfy.model_management
 
 from ..fireflow.features import CacheSpec, FeatureStore
 from ..fireflow.record import InversionRecord, tensor_fingerprint
-from ..fireflow.schedules import image_tokens, inversion_grid
+from ..fireflow.schedules import inversion_grid
 from ..fireflow.solvers import SOLVER_NAMES, SOLVERS
-from .attention import InjectionGuard, RecordingGuard, flux_blocks, install, recorder
+from .attention import InjectionGuard, RecordingGuard, family_blocks, install, recorder
 from .checks import add_guard, check_feature_conditioning, guards
+from .families import family_of
 from .editing_nodes import ADVANCED, human_bytes
 from .errors import node_errors
-from .flow_sampler import flow_sampler, require_flow_model
+from .flow_sampler import EvalContext, flow_sampler, require_flow_model
 from .passes import (SCHEDULES, check_channels, check_conditioning, check_guidance, check_latent, model_fingerprint,
                      resolve_grid, run_pass, with_guidance)
 
@@ -23,8 +24,31 @@ CATEGORY = "FireFlow"
 INVERSION = "FIREFLOW_INVERSION"
 SOLVER_TIP = "ODE solver. " + " ".join(f"{name}: {rule.description}." for name, rule in SOLVERS.items())
 STEPS_TIP = "Number of steps on the time grid; the edit walks the same grid back. The paper edits with 8."
-SCHEDULE_TIP = ("Time grid. auto: FLUX's resolution-dependent shift for FLUX-dev, linear for FLUX-schnell. "
-                "Ignored when SIGMAS are connected.")
+SCHEDULE_TIP = ("Time grid. auto: the model's own schedule, including a shift set with ModelSamplingFlux / "
+                "ModelSamplingSD3 / ModelSamplingAuraFlow; FLUX.1 without such a node gets the FireFlow reference grid "
+                "(resolution shift for dev, linear for schnell), FLUX.2 its own scheduler. flux_shift: FLUX.1's "
+                "resolution shift; linear: no shift; model: the model's sampling. Ignored when SIGMAS are connected.")
+NEGATIVE_TIP = "Negative prompt for CFG (only used when cfg is not 1)."
+
+
+def _family_name(model):
+    fam = family_of(model)
+    return fam.name if fam is not None else type(model.model).__name__
+
+
+def _embedded_guidance(model):
+    """Families with a distilled guidance input take the guidance widget; CFG families ignore it."""
+    fam = family_of(model)
+    return fam is None or fam.guidance_mode(model) == "embedded"
+
+
+def check_cfg(cfg, negative, node):
+    import math
+    if not math.isfinite(float(cfg)):
+        raise ValueError(f"{node}: cfg is {cfg}; set a finite number")
+    if cfg != 1 and negative is None:
+        raise ValueError(f"{node}: cfg {cfg:g} needs a negative conditioning: connect one (an empty prompt through "
+                         "the same text encoder), or set cfg 1")
 
 
 def _summary(text):
@@ -61,32 +85,44 @@ class FireFlowInverter:
                                                  "built-in grid (the inverter walks them backwards)."}),
                 "feature_cache": ("FIREFLOW_CACHE", {"tooltip": "Connect an Attention Feature Cache to record the "
                                                                 "attention features an edit needs (V-Injection)."}),
+                "negative": ("CONDITIONING", {"tooltip": NEGATIVE_TIP}),
+                "cfg": ("FLOAT", {**ADVANCED, "default": 1.0, "min": 0.0, "max": 100.0, "step": 0.1,
+                                  "tooltip": "CFG scale of the inversion. 1 (the usual choice, and the reference's) "
+                                             "evaluates the prompt alone; other values need a negative, evaluate "
+                                             "both branches, and the edit must then use CFG too."}),
             },
         }
 
     def invert(self, model, conditioning, latent, steps, solver, guidance, schedule="auto", sigmas=None,
-               feature_cache=None):
+               feature_cache=None, negative=None, cfg=1.0):
         node = "FireFlow Inverter"
         require_flow_model(model, node)
-        samples = check_latent(latent, node)
+        samples = check_latent(latent, node, model)
         check_channels(model, samples, node)
         check_conditioning(conditioning, samples, node)
         check_guidance(guidance, node)
+        check_cfg(cfg, negative, node)
+        if negative is not None and cfg != 1:
+            check_conditioning(negative, samples, node)
         if solver not in SOLVERS:
             raise ValueError(f"{node}: unknown solver {solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
         with node_errors(node):
             grid = resolve_grid(model, samples, steps, schedule, sigmas)
         store = None
+        branches = (0, 1) if cfg != 1 else (0,)
         if feature_cache is not None:
-            check_feature_conditioning(conditioning, node, recording=True)
-            store = self._feature_store(model, feature_cache, samples, conditioning, grid, solver, node)
-        cond = with_guidance(conditioning, guidance)
+            fam, counts = family_blocks(model, node)
+            check_feature_conditioning({"positive": conditioning, "negative": negative if cfg != 1 else None}, node,
+                                       recording=True)
+            store = self._feature_store(model, fam, counts, feature_cache, samples, conditioning, grid, solver,
+                                        branches, node)
+        cond = with_guidance(conditioning, guidance) if _embedded_guidance(model) else conditioning
 
         def hooks(m):
-            install(m, store.plan.blocks, recorder(store))
-            add_guard(m, RecordingGuard())
+            install(m, fam, store.plan.blocks, recorder(store))
+            add_guard(m, RecordingGuard(fam, store))
         inverted, nfe, _ = run_pass(model, cond, samples, inversion_grid(grid), solver, node,
-                                    install=hooks if store is not None else None)
+                                    install=hooks if store is not None else None, negative=negative, cfg=cfg)
         features = None
         if store is not None:
             with node_errors(node):
@@ -95,7 +131,7 @@ class FireFlowInverter:
             grid=tuple(float(v) for v in grid.to(torch.float32).tolist()), solver=solver,
             latent_shape=tuple(samples.shape), latent_fingerprint=tensor_fingerprint(samples),
             model_fingerprint=model_fingerprint(model), guidance=None if guidance < 0 else float(guidance), nfe=nfe,
-            features=features)
+            features=features, family=_family_name(model), cfg=float(cfg))
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"] = inverted
         text = f"inverted: {record.describe()}"
@@ -105,19 +141,18 @@ class FireFlowInverter:
         return {"ui": _summary(text), "result": (out, record)}
 
     @staticmethod
-    def _feature_store(model, spec, samples, conditioning, grid, solver, node):
+    def _feature_store(model, fam, counts, spec, samples, conditioning, grid, solver, branches, node):
         """Resolve the cache spec for this model and grid, report the estimate, and make the empty store."""
         if not isinstance(spec, CacheSpec):
             raise ValueError(f"{node}: feature_cache must come from an Attention Feature Cache node")
-        counts = flux_blocks(model, node)
-        dm = model.model.diffusion_model
-        heads, head_dim = dm.num_heads, dm.hidden_size // dm.num_heads
+        spec = fam.with_recipe(spec)
+        width = fam.attention_width(model.model.diffusion_model)
         dtype = model.model.manual_cast_dtype or model.model.get_dtype()
-        L = image_tokens(samples.shape[-2], samples.shape[-1])
+        L = fam.image_tokens(samples.shape)
         T = max(c[0].shape[1] for c in conditioning)
         with node_errors(node):
-            plan, estimate = spec.check_budget(counts, len(grid) - 1, solver, (samples.shape[0], heads, head_dim, T, L),
-                                               dtype)
+            plan, estimate = spec.check_budget(counts, len(grid) - 1, solver, (samples.shape[0], 1, width, T, L),
+                                               dtype, branches)
         log.info("[FireFlow] %s: recording %d tensors in %s, about %s (peak: that plus one tensor being copied)",
                  node, plan.entries, plan.describe_blocks(), human_bytes(estimate))
         device = "cpu" if spec.device == "cpu" else comfy.model_management.get_torch_device()
@@ -153,20 +188,34 @@ class FireFlowSampler:
                 "solver": (SOLVER_NAMES, {"default": "fireflow", "tooltip": SOLVER_TIP}),
                 "schedule": (SCHEDULES, {**ADVANCED, "default": "auto", "tooltip": SCHEDULE_TIP}),
                 "sigmas": ("SIGMAS", {"tooltip": "Optional descending sigmas (only without an INVERSION input)."}),
+                "negative": ("CONDITIONING", {"tooltip": NEGATIVE_TIP}),
+                "cfg": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 100.0, "step": 0.1,
+                                  "tooltip": "CFG scale of the edit. -1: the family's usual value when a negative is "
+                                             "connected (FLUX.1 / FLUX.2 dev / Kontext: 1, they use guidance instead; "
+                                             "Chroma, Qwen-Image, SD3.5, HiDream: 4), else 1."}),
             },
         }
 
     def sample(self, model, conditioning, latent, guidance, inversion=None, steps=8, solver="fireflow",
-               schedule="auto", sigmas=None):
+               schedule="auto", sigmas=None, negative=None, cfg=-1.0):
         node = "FireFlow Sampler"
         require_flow_model(model, node)
-        samples = check_latent(latent, node)
+        samples = check_latent(latent, node, model)
         check_channels(model, samples, node)
         cond_batch = check_conditioning(conditioning, samples, node, prompt_batches=True)
         check_guidance(guidance, node)
+        if cfg < 0:
+            fam = family_of(model)
+            cfg = (fam.default_cfg if fam is not None else 1.0) if negative is not None else 1.0
+        check_cfg(cfg, negative, node)
+        if negative is not None and cfg != 1:
+            check_conditioning(negative, samples, node, prompt_batches=True)
         if inversion is not None:
             if not isinstance(inversion, InversionRecord):
                 raise ValueError(f"{node}: the inversion input is not a FireFlow inversion record")
+            if inversion.family and inversion.family != _family_name(model):
+                raise ValueError(f"{node}: this inversion was made with a {inversion.family} model; this model is "
+                                 f"{_family_name(model)}. Connect the model the inversion used")
             with node_errors(node):
                 inversion.check_latent(samples.shape)
             grid, solver = inversion.grid_tensor(), inversion.solver
@@ -178,17 +227,20 @@ class FireFlowSampler:
             with node_errors(node):
                 grid = resolve_grid(model, samples, steps, schedule, sigmas)
         if cond_batch > samples.shape[0]:  # one inversion, several target prompts in one pass
-            samples = samples.repeat(cond_batch // samples.shape[0], 1, 1, 1)
+            samples = samples.repeat(cond_batch // samples.shape[0], *[1] * (samples.ndim - 1))
         injecting = [g for g in guards(model.model_options) if isinstance(g, InjectionGuard)]
+        neg = negative if cfg != 1 else None
         for g in injecting:  # the same checks the sampler runs, here before the model is even loaded
             g.check_record(inversion)
-            g.before("sample", grid, solver, tuple(samples.shape), conditioning)
-        cond = with_guidance(conditioning, guidance)
-        out_samples, nfe, ctx = run_pass(model, cond, samples, grid, solver, node)
+            g.before(EvalContext("sample", cfg), grid, solver, tuple(samples.shape),
+                     {"positive": conditioning, "negative": neg})
+        cond = with_guidance(conditioning, guidance) if _embedded_guidance(model) else conditioning
+        out_samples, nfe, ctx = run_pass(model, cond, samples, grid, solver, node, negative=neg, cfg=cfg)
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"] = out_samples
         g = ", ".join(f"{v:.4f}" for v in grid.tolist())
-        text = f"sampled: {solver}, {len(grid) - 1} steps, {nfe} evaluations, grid [{g}]"
+        branches = f" x 2 CFG branches (cfg {cfg:g})" if neg is not None else ""
+        text = f"sampled: {solver}, {len(grid) - 1} steps, {nfe} evaluations{branches}, grid [{g}]"
         hits = ctx.stats.get("hits")
         if hits:
             evals = sorted({(s, c) for s, c, _, _ in hits})

@@ -122,6 +122,25 @@ def tiny_sd3(seed=0):
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
 
 
+TINY_AURA = dict(in_channels=4, out_channels=4, patch_size=2, dim=64, n_layers=2, n_double_layers=1, n_heads=2,
+                 global_conddim=64, cond_seq_dim=32, max_seq=64)
+
+
+def tiny_auraflow(seed=0):
+    """A tiny AuraFlow: a rectified flow of a family the pack has no attention adapter for (refusal checks)."""
+    host_env.boot()
+    import comfy.model_management
+    import comfy.model_patcher
+    import comfy.supported_models
+    model_config = comfy.supported_models.AuraFlow(dict(TINY_AURA))
+    model_config.set_inference_dtype(torch.float32, None)
+    model = model_config.get_model({}, device="cpu")
+    model.diffusion_model.load_state_dict(seeded_state_dict(model.diffusion_model, seed), strict=True)
+    model.diffusion_model.requires_grad_(False)
+    device = comfy.model_management.get_torch_device()
+    return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
+
+
 FLUX_DEV = dict(DETECTABLE_FLUX, depth=19, depth_single_blocks=38)
 
 

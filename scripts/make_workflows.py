@@ -44,7 +44,7 @@ def _decode(key, latent_ref, prefix):
 
 
 def _cache(title, **kw):
-    inputs = {"record_v": True, "record_q": False, "record_k": False, "single_blocks": "all", "double_blocks": "none",
+    inputs = {"record_v": True, "record_q": False, "record_k": False, "single_blocks": "auto", "double_blocks": "auto",
               "inject_steps": 1, "calls": "reference", "text_tokens": "auto", "device": "auto", "dtype": "model",
               "max_cache_gb": 8.0}
     inputs.update(kw)

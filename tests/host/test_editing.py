@@ -63,7 +63,7 @@ def test_reference_default_alters_exactly_step0_midpoint_with_the_recorded_v(tin
     inv, rec = invert(base, cache())
     store = rec.features
     keys = sorted(k for k, _ in store.items())
-    assert keys == [(7, MID, SINGLE, i, 2) for i in range(4)]  # inversion step 7's midpoint, V, blocks 0-3
+    assert keys == [(7, MID, SINGLE, i, 2, 0) for i in range(4)]  # inversion step 7's midpoint, V, blocks 0-3
     for i in range(4):  # recorded V is exactly what the inversion's attention received
         assert torch.equal(store.get(7, MID, SINGLE, i)["v"], spy.seen[("invert", 7, MID, SINGLE, i)])
 
@@ -280,23 +280,25 @@ def test_graph_new_target_prompt_reuses_inversion_and_patch(graph):
     assert {"inv", "patch", "cache"}.isdisjoint(ran) and {"tgt", "smp"} <= ran
 
 
-def test_non_flux_flow_model_inverts_but_refuses_features():
-    """A tiny SD3 (MMDiT) is a rectified flow: plain inversion works, the feature cache says what is supported."""
+def test_unsupported_flow_family_inverts_but_refuses_features_by_name():
+    """A tiny AuraFlow is a rectified flow without a family adapter: plain inversion works, the feature cache names
+    the family and lists the supported ones; FLUX features are refused on another family."""
     import fixtures
-    sd3 = fixtures.tiny_sd3(0)
-    cond = [[torch.randn(1, 5, 32), {"pooled_output": torch.randn(1, 16)}]]
-    inv, rec = invert(sd3, None, cond=cond, steps=3)
-    assert torch.isfinite(inv["samples"]).all()
-    with pytest.raises(ValueError, match="supported for FLUX.1 dev / schnell.*this model is SD3"):
-        invert(sd3, cache(), cond=cond, steps=3)
+    aura = fixtures.tiny_auraflow(0)
+    cond = [[torch.randn(1, 5, 32), {}]]
+    lat = {"samples": torch.randn(1, 4, 8, 8)}
+    inv, rec = invert(aura, None, cond=cond, lat=lat, steps=3)
+    assert torch.isfinite(inv["samples"]).all() and rec.family == "AuraFlow"
+    with pytest.raises(ValueError, match=r"not supported for this model family \(AuraFlow\); supported: FLUX.1, "):
+        invert(aura, cache(), cond=cond, lat=lat, steps=3)
     flux_rec = invert(fixtures.tiny_flux(0), cache())[1]
-    with pytest.raises(ValueError, match="supported for FLUX"):
-        patch(sd3, flux_rec)
+    with pytest.raises(ValueError, match="recorded with a FLUX.1 model; this model is SD3"):
+        patch(fixtures.tiny_sd3(0), flux_rec)
 
 
 def test_reference_latents_refused_with_injection(tiny):
     inv, rec = invert(tiny, cache())
     cond = conditioning(2)
     cond[0][1]["reference_latents"] = [latent(7)["samples"]]
-    with pytest.raises(ValueError, match="reference latents"):
+    with pytest.raises(ValueError, match="reference latents .* differ"):
         sample(patch(tiny, rec), inv, rec, cond=cond)

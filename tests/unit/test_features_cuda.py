@@ -5,6 +5,7 @@ import torch
 
 from fireflow.features import SINGLE, CacheSpec, FeatureStore
 from fireflow.solvers import MID
+from fireflow.tokens import TokenLayout
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -25,7 +26,7 @@ def test_fp8_recording_never_synchronises_and_reads_back(device):
         torch.cuda.set_sync_debug_mode("error")
     try:
         for block in range(2):
-            s.put(7, MID, SINGLE, block, q, k, v)
+            s.put(7, MID, SINGLE, block, q, k, v, TokenLayout(image=64))
     finally:
         torch.cuda.set_sync_debug_mode("default")
     s.freeze()

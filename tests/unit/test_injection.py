@@ -8,6 +8,7 @@ from fireflow.features import CacheSpec, parse_blocks
 from fireflow.injection import Strategy, align, apply_strategy, combine, injection_map
 from fireflow.schedules import flux_grid
 from fireflow.solvers import FIRST, MID
+from fireflow.tokens import TokenLayout
 
 
 def official_injected(steps, inject, solver):
@@ -57,6 +58,9 @@ def test_both_policy_feeds_fireflow_first_call_from_the_carried_velocity():
     assert injection_map(8, 2, "fireflow", "both") == {(0, FIRST): (6, MID), (0, MID): (7, MID), (1, MID): (6, MID)}
 
 
+L2 = TokenLayout(image=2)  # FLUX.1 without references: [text | 2 image tokens]
+
+
 def T(*values):
     """[B=1, H=1, tokens, D=1] from a list of numbers."""
     return torch.tensor(values, dtype=torch.float32).view(1, 1, -1, 1)
@@ -64,28 +68,28 @@ def T(*values):
 
 def test_replace_and_add_on_image_tokens_only():
     cur, rec = T(1, 2, 10, 20), T(5, 6, 7, 8)          # 2 text + 2 image tokens each
-    assert combine(cur, rec, "replace", 1.0, False, 2).flatten().tolist() == [1, 2, 7, 8]
-    assert combine(cur, rec, "add", 0.5, False, 2).flatten().tolist() == [1, 2, 13.5, 24]
-    assert combine(cur, rec, "replace", 1.0, True, 2).flatten().tolist() == [5, 6, 7, 8]
-    assert combine(cur, rec, "add", 2.0, True, 2).flatten().tolist() == [11, 14, 24, 36]
+    assert combine(cur, rec, "replace", 1.0, False, L2).flatten().tolist() == [1, 2, 7, 8]
+    assert combine(cur, rec, "add", 0.5, False, L2).flatten().tolist() == [1, 2, 13.5, 24]
+    assert combine(cur, rec, "replace", 1.0, True, L2).flatten().tolist() == [5, 6, 7, 8]
+    assert combine(cur, rec, "add", 2.0, True, L2).flatten().tolist() == [11, 14, 24, 36]
     assert cur.flatten().tolist() == [1, 2, 10, 20]      # inputs untouched
 
 
 def test_align_takes_text_only_when_lengths_agree_and_policy_allows():
     cur = T(1, 2, 3, 10, 20)                              # 3 text + 2 image tokens
     same, other, image_only = T(0, 0, 0, 7, 8), T(0, 0, 7, 8), T(7, 8)
-    assert align(cur, same, 2, "auto")[1] is True
-    assert align(cur, same, 2, "image_only")[1] is False
-    assert align(cur, other, 2, "auto")[1] is False
-    assert align(cur, image_only, 2, "auto")[1] is False
+    assert align(cur, same, L2, "auto")[1] is True
+    assert align(cur, same, L2, "image_only")[1] is False
+    assert align(cur, other, L2, "auto")[1] is False
+    assert align(cur, image_only, L2, "auto")[1] is False
     with pytest.raises(TextLengthError) as e:
-        align(cur, other, 2, "full")
+        align(cur, other, L2, "full")
     assert (e.value.data["recorded"], e.value.data["current"]) == (2, 3)
 
 
 def test_align_repeats_a_recorded_batch_over_prompt_batches():
     rec = torch.arange(4.0).view(1, 1, 4, 1)
-    out, _ = align(torch.zeros(3, 1, 4, 1), rec, 2, "auto")
+    out, _ = align(torch.zeros(3, 1, 4, 1), rec, L2, "auto")
     assert out.shape == (3, 1, 4, 1) and all(torch.equal(out[i], rec[0]) for i in range(3))
 
 
@@ -93,7 +97,7 @@ def test_apply_strategy_per_feature():
     q, k, v = T(1, 1, 1, 1), T(2, 2, 2, 2), T(3, 3, 3, 3)
     stored = {"q": T(10, 10, 10, 10), "k": T(20, 20, 20, 20), "v": T(30, 30, 30, 30)}
     s = Strategy(q="add", k="keep", v="replace", q_ratio=0.5)
-    q2, k2, v2, text = apply_strategy(s, q, k, v, stored, 2, "auto")
+    q2, k2, v2, text = apply_strategy(s, q, k, v, stored, L2, "auto")
     assert q2.flatten().tolist() == [6, 6, 6, 6] and torch.equal(k2, k) and v2.flatten().tolist() == [30] * 4
     assert text is True
 
