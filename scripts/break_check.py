@@ -19,6 +19,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOL = "tests/unit/test_solvers.py"
 E, HB, BI, DF, INJ = ("tests/host/test_editing.py", "tests/host/test_hardening.py", "tests/host/test_bad_inputs.py",
                       "tests/host/test_defects.py", "tests/unit/test_injection.py")
+KX, FAM, SCH, TOK = ("tests/host/test_kontext.py", "tests/host/test_families.py", "tests/host/test_schedules_host.py",
+                     "tests/unit/test_tokens.py")
 
 # name: (file, exact text, replacement, tests that must fail)
 BREAKAGES = {
@@ -37,8 +39,8 @@ BREAKAGES = {
     "add computed as replace": ("fireflow/injection.py", "return stored if mode == \"replace\" else current + ratio * stored",
                                 "return stored", [INJ]),
     "text tokens ignore the policy": ("fireflow/injection.py",
-                                      "if stored.shape[2] == current.shape[2] and text_policy != \"image_only\":",
-                                      "if stored.shape[2] == current.shape[2]:", [INJ]),
+                                      "if text_then == text_now and text_policy != \"image_only\":",
+                                      "if text_then == text_now:", [INJ]),
     "core imports the host": ("fireflow/record.py", "import hashlib\n", "import hashlib\nimport latent_preview\n",
                               ["tests/unit/test_core_is_host_free.py"]),
     "reference at N = 1 skips the first call": ("fireflow/injection.py",
@@ -72,6 +74,22 @@ BREAKAGES = {
                                           [BI + "::test_non_finite_conditioning_refused_before_work"]),
     "text length checked only during the edit": ("nodes/attention.py", "if store.plan.spec.text_tokens == \"full\" and",
                                                  "if False and", [BI + "::test_full_text_policy_refuses_different_lengths_before_work"]),
+    # issue 11: family adapters, token layouts, CFG branches, schedules
+    "reference tokens taken for the image": ("fireflow/tokens.py", "return slice(0, text), slice(text, text + self.image)",
+                                             "return slice(0, total - self.image), slice(total - self.image, total)",
+                                             [TOK, KX + "::test_edit_replaces_exactly_the_target_image_tokens",
+                                              KX + "::test_records_text_and_target_image_only"]),
+    "image-first order ignored": ("fireflow/tokens.py", "return slice(self.image + self.reference, total), slice(0, self.image)",
+                                  "return slice(0, text), slice(text, total)", [TOK]),
+    "CFG branch ignored on read": ("fireflow/features.py", "branch = self.branch_for(branch)", "branch = 0",
+                                   [FAM + "::test_cfg_inversion_records_each_branch_and_refuses_an_edit_without_cfg"]),
+    "CFG rows mixed up": ("nodes/attention.py", "rows = slice(i * size, (i + 1) * size)", "rows = slice(0, size)",
+                          [FAM + "::test_cfg_inversion_records_each_branch_and_refuses_an_edit_without_cfg"]),
+    "a ModelSampling shift ignored": ("nodes/passes.py", "if \"model_sampling\" in getattr(model, \"object_patches\", {}):",
+                                      "if False:", [SCH + "::test_a_shift_set_with_model_sampling_flux_is_followed"]),
+    "CFG inversion edited without CFG": ("nodes/attention.py", "if 1 in store.plan.branches and (ctx.cfg == 1 or 1 not in branches):\n                raise",
+                                         "if False:\n                raise",
+                                         [FAM + "::test_cfg_inversion_records_each_branch_and_refuses_an_edit_without_cfg"]),
 }
 
 

@@ -141,10 +141,13 @@ def test_cfg_inversion_records_each_branch_and_refuses_an_edit_without_cfg():
     inv, rec = invert(base, c.cond(1, c.T), c.latent(), cache(), negative=negative, cfg=3.0)
     store = rec.features
     assert store.plan.branches == (0, 1) and store.plan.entries == 2 and rec.cfg == 3.0
-    assert spy.forwards(("invert",) + SOURCE + (0,)) in ([(0, 1)], [(1, 0)])  # equal lengths: one batched forward
+    plain_model, plain = with_spy(fixtures.tiny_sd3(0))  # the same inversion without the pack's hooks: the truth
+    invert(plain_model, c.cond(1, c.T), c.latent(), negative=negative, cfg=3.0)
+    key = ("invert",) + SOURCE + (0,)
+    assert plain.forwards(key) in ([(0, 1)], [(1, 0)])  # equal prompt lengths: ComfyUI batches both branches
+    assert not torch.equal(plain.branch(key, 0), plain.branch(key, 1))
     for branch in (0, 1):
-        assert torch.equal(store.get(*SOURCE, DOUBLE, 0, branch)["v"],
-                           spy.branch(("invert",) + SOURCE + (0,), branch))
+        assert torch.equal(store.get(*SOURCE, DOUBLE, 0, branch)["v"], plain.branch(key, branch))
     model, calls = counting_clone(patch(base, rec))
     with pytest.raises(ValueError, match="ran with CFG 3 .* without CFG"):
         edit(model, inv, rec, c.cond(2, c.T), cfg=1.0)
