@@ -121,7 +121,7 @@ def canonical(seq, layout, include_text):
     text, image = layout.split(seq.shape[2])
     if not include_text:
         return seq[:, :, image]
-    if layout.covers_canonically(seq.shape[2]):
+    if layout.canonical:
         return seq
     return torch.cat([seq[:, :, text], seq[:, :, image]], dim=2)
 
@@ -130,7 +130,7 @@ def combine(current, stored, mode, ratio, include_text, layout):
     """replace: the recorded values; add: current + ratio * recorded; on text and image tokens or on image tokens
     only. Reference tokens are never touched."""
     S = current.shape[2]
-    if include_text and layout.covers_canonically(S):
+    if include_text and layout.canonical:
         return stored if mode == "replace" else current + ratio * stored
     text, image = layout.split(S)
     out = current.clone()

@@ -47,6 +47,7 @@ class TokenLayout:
         text = self.split(total)[0]
         return text.stop - text.start
 
-    def covers_canonically(self, total):
+    @property
+    def canonical(self):
         """True when [text | image] is the whole sequence in canonical order (no references, text first)."""
         return self.text_first and self.reference == 0

@@ -107,19 +107,24 @@ TINY_SD3 = dict(in_channels=16, out_channels=16, pos_embed_scaling_factor=None, 
                 context_embedder_config={"target": "torch.nn.Linear", "params": {"in_features": 32, "out_features": 64}})
 
 
-def tiny_sd3(seed=0):
-    """A tiny SD3 (MMDiT, width 64): a rectified flow that is not FLUX, for family checks."""
+def _tiny_model(family_name, config, seed):
+    """A ModelPatcher around comfy.supported_models.<family_name>(config) with seeded fp32 weights, on CPU."""
     host_env.boot()
     import comfy.model_management
     import comfy.model_patcher
     import comfy.supported_models
-    model_config = comfy.supported_models.SD3(dict(TINY_SD3))
+    model_config = getattr(comfy.supported_models, family_name)(dict(config))
     model_config.set_inference_dtype(torch.float32, None)
     model = model_config.get_model({}, device="cpu")
     model.diffusion_model.load_state_dict(seeded_state_dict(model.diffusion_model, seed), strict=True)
     model.diffusion_model.requires_grad_(False)
     device = comfy.model_management.get_torch_device()
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
+
+
+def tiny_sd3(seed=0):
+    """A tiny SD3 (MMDiT, width 64): a rectified flow that is not FLUX, for family checks."""
+    return _tiny_model("SD3", TINY_SD3, seed)
 
 
 TINY_AURA = dict(in_channels=4, out_channels=4, patch_size=2, dim=64, n_layers=2, n_double_layers=1, n_heads=2,
@@ -128,17 +133,7 @@ TINY_AURA = dict(in_channels=4, out_channels=4, patch_size=2, dim=64, n_layers=2
 
 def tiny_auraflow(seed=0):
     """A tiny AuraFlow: a rectified flow of a family the pack has no attention adapter for (refusal checks)."""
-    host_env.boot()
-    import comfy.model_management
-    import comfy.model_patcher
-    import comfy.supported_models
-    model_config = comfy.supported_models.AuraFlow(dict(TINY_AURA))
-    model_config.set_inference_dtype(torch.float32, None)
-    model = model_config.get_model({}, device="cpu")
-    model.diffusion_model.load_state_dict(seeded_state_dict(model.diffusion_model, seed), strict=True)
-    model.diffusion_model.requires_grad_(False)
-    device = comfy.model_management.get_torch_device()
-    return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
+    return _tiny_model("AuraFlow", TINY_AURA, seed)
 
 
 FLUX_DEV = dict(DETECTABLE_FLUX, depth=19, depth_single_blocks=38)
