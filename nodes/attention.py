@@ -4,7 +4,9 @@ For each chosen block, `patches_replace["dit"][(name, i)]` gets a function that,
 names, calls the block with a copied transformer_options whose `optimized_attention_override` is chained to any
 override already there (attention accelerators, other packs). A replace patch already registered for that block is
 called instead of the original block. Inside the block, only the family's joint self-attention call is touched
-(SD3.5-Medium's extra image-only attention is left alone). q, k, v arrive as [B, heads, S, head_dim]
+(SD3.5-Medium's extra image-only attention is left alone). Families whose ComfyUI code has no block hooks (Lumina 2 /
+Z-Image, HiDream) get one model-wide override instead, which numbers the attention calls of each forward and skips
+the refiner calls that come before the blocks. q, k, v arrive as [B, heads, S, head_dim]
 (skip_reshape) or [B, S, heads * head_dim]; the hooks see [B, heads, S, head_dim] per CFG branch
 (`cond_or_uncond`), with the branch's TokenLayout (published by the guards before the first evaluation). Q and K
 arrive after RoPE, a fixed per-position rotation, so replacing or adding them commutes with it.
@@ -68,20 +70,27 @@ def _per_branch(action, q, k, v, branches, layouts):
     return tuple(torch.cat([o[j] for o in outs]) for j in range(3))
 
 
+def _apply(action, args, kwargs, branches, layouts):
+    """One hooked attention call: q, k, v through `action` per CFG branch, in the call's own layout."""
+    q, k, v, rest, kw = _qkv(args, kwargs)
+    heads, skip = _heads(rest, kw), bool(kw.get("skip_reshape", False))
+    (q4, back), (k4, _), (v4, _) = (_to_bhsd(t, heads, skip) for t in (q, k, v))
+    q4, k4, v4 = _per_branch(action, q4, k4, v4, branches, layouts)
+    return (back(q4), back(k4), back(v4)) + tuple(rest), kw
+
+
+def _call(previous, func, args, kw):
+    return previous(func, *args, **kw) if previous is not None else func(*args, **kw)
+
+
 def _chained_override(action, previous, branches, layouts, attn_call):
     calls = [0]
 
     def override(func, *args, **kwargs):
-        q, k, v, rest, kw = _qkv(args, kwargs)
         index, calls[0] = calls[0], calls[0] + 1
         if index == attn_call:
-            heads, skip = _heads(rest, kw), bool(kw.get("skip_reshape", False))
-            (q4, back), (k4, _), (v4, _) = (_to_bhsd(t, heads, skip) for t in (q, k, v))
-            q4, k4, v4 = _per_branch(action, q4, k4, v4, branches, layouts)
-            q, k, v = back(q4), back(k4), back(v4)
-        if previous is not None:
-            return previous(func, q, k, v, *rest, **kw)
-        return func(q, k, v, *rest, **kw)
+            args, kwargs = _apply(action, args, kwargs, branches, layouts)
+        return _call(previous, func, args, kwargs)
     return override
 
 
@@ -103,9 +112,37 @@ def _block_patch(kind, index, decide, previous_patch, attn_call):
     return patch
 
 
+def _numbered_override(order, chosen, decide, previous):
+    """A model-wide attention override for families without block hooks: the n-th attention call of a forward (one
+    evaluation of one group of CFG branches) belongs to block order[n]; a new evaluation restarts the count."""
+    state = {"key": None, "n": 0}
+
+    def override(func, *args, **kwargs):
+        topts = kwargs.get("transformer_options") or {}
+        ctx = topts.get(PACK_KEY)
+        if ctx is not None:
+            branches = list(topts.get("cond_or_uncond") or [0])
+            key = (id(ctx), ctx.pass_name, ctx.step, ctx.call, tuple(branches))
+            if key != state["key"]:
+                state.update(key=key, n=0)
+            target = order[state["n"] % len(order)]
+            state["n"] += 1
+            action = decide(ctx, *target) if target in chosen else None
+            if action is not None:
+                args, kwargs = _apply(action, args, kwargs, branches, ctx.layouts)
+        return _call(previous, func, args, kwargs)
+    return override
+
+
 def install(model_clone, family, blocks, decide):
     """Register `decide(ctx, kind, index) -> action or None` on the clone's chosen blocks, chaining what is there."""
-    existing = model_clone.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
+    topts = model_clone.model_options.setdefault("transformer_options", {})
+    if family.hook == "calls":
+        order = family.call_order(model_clone.model.diffusion_model)
+        topts["optimized_attention_override"] = _numbered_override(
+            order, set(blocks), decide, topts.get("optimized_attention_override"))
+        return
+    existing = topts.get("patches_replace", {}).get("dit", {})
     for kind, index in blocks:
         name = family.patch_name(kind)
         model_clone.set_model_patch_replace(
@@ -151,6 +188,12 @@ def token_layouts(family, shape, branches):
     """{CFG branch: TokenLayout} of a pass over a latent of `shape` with these conditioning entries. The text length
     is checked exactly when every entry of every branch has the same token count (ComfyUI may otherwise batch
     branches by repeating the shorter prompt)."""
+    for items in branches.values():
+        for e in items:
+            for key in family.unplaced:
+                if e.get(key) is not None or key in (e.get("model_conds") or {}):
+                    raise ValueError(f"FireFlow: {family.name} conditioning with '{key}' adds image tokens the "
+                                     f"{family.name} adapter cannot place; attention features cannot be used with it")
     lengths = {e["cross_attn"].shape[1] for items in branches.values() for e in items}
     text = next(iter(lengths)) if len(lengths) == 1 else None
     return {b: family.layout(shape, reference_latents(items[0]), text) for b, items in branches.items()}

@@ -21,8 +21,13 @@ class Family:
     name: str
     classes: Tuple[str, ...]
     # (kind, diffusion_model attribute holding the blocks, patches_replace["dit"] name)
-    blocks: Tuple[Tuple[int, str, str], ...] = ((DOUBLE, "double_blocks", "double_block"),
-                                                (SINGLE, "single_blocks", "single_block"))
+    blocks: Tuple[Tuple[int, str, Optional[str]], ...] = ((DOUBLE, "double_blocks", "double_block"),
+                                                          (SINGLE, "single_blocks", "single_block"))
+    # how a block is found at attention time: "dit" wraps each block with patches_replace["dit"]; "calls" numbers the
+    # attention calls of one forward (for models without dit patches or block ids): `lead` modules' calls come first
+    # and are never touched, then one call per block in table order
+    hook: str = "dit"
+    lead: Tuple[str, ...] = ()
     patch: int = 2  # latent pixels per token side
     text_first: bool = True
     text_exact: bool = True  # the attention's text length equals the conditioning's token count
@@ -33,6 +38,9 @@ class Family:
     recipe: Tuple[str, str] = ("none", "all")  # paper-equivalent (double_blocks, single_blocks)
     frames: bool = False  # the image latent is a one-frame video latent [B, C, 1, H, W] (Qwen-Image)
     references: bool = False  # reference latents (Kontext, FLUX.2, Qwen-Image-Edit) are appended after the image
+    padding: int = 0  # image tokens are padded to a multiple of this (set from the model by `resolve`)
+    flip_probe: bool = False  # the order depends on the host: image first where the blocks have `flipped_img_txt`
+    unplaced: Tuple[str, ...] = ()  # conditioning keys that add image tokens the adapter cannot place
     refuse: Optional[str] = None  # why attention features cannot be used with this family
     notes: str = field(default="", compare=False)
 
@@ -67,6 +75,28 @@ class Family:
                 return value
         raise ValueError(f"FireFlow: cannot tell the attention width of this {self.name} model")
 
+    def resolve(self, dm):
+        """This adapter with what only the loaded model knows: padding multiple, host-dependent token order."""
+        import dataclasses
+        changes = {}
+        pad = getattr(dm, "pad_tokens_multiple", None)
+        if pad:
+            changes.update(padding=int(pad), text_exact=False)
+        if getattr(dm, "time_r_in", None) is not None:
+            changes["refuse"] = ("this is a MeanFlow-distilled model: it predicts the average velocity over an interval, "
+                                 "not the velocity field inversion follows; use the base (non-distilled) model")
+        if self.flip_probe:
+            first = next(iter(getattr(dm, self.blocks[0][1])), None)
+            changes["text_first"] = not getattr(first, "flipped_img_txt", False)
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def call_order(self, dm):
+        """"calls" hook: (kind, block index) of each attention call of one forward, None for calls left alone."""
+        order = [None] * sum(len(getattr(dm, attr)) for attr in self.lead)
+        for kind, attr, _ in self.blocks:
+            order += [(kind, i) for i in range(len(getattr(dm, attr)))]
+        return order
+
     def patch_name(self, kind):
         return next(name for k, _, name in self.blocks if k == kind)
 
@@ -77,19 +107,28 @@ class Family:
 
     def layout(self, latent_shape, references=(), text=None):
         """TokenLayout of one CFG branch: the latent's tokens, its reference latents' tokens, and its text length."""
-        refs = sum(self.image_tokens(tuple(r.shape)) for r in references)
-        return TokenLayout(image=self.image_tokens(latent_shape), reference=refs, text_first=self.text_first,
-                           text=text if self.text_exact else None)
+        refs = sum(self.image_tokens(tuple(r.shape)) for r in references) if self.references else 0
+        image = self.image_tokens(latent_shape)
+        return TokenLayout(image=image, reference=refs, text_first=self.text_first,
+                           text=text if self.text_exact else None, padding=(-image) % self.padding if self.padding else 0)
 
 
 MMDIT = ((DOUBLE, "joint_blocks", "double_block"),)
 
 FLUX1 = Family("FLUX.1", ("Flux", "FluxInpaint"), schedule="flux1", references=True,
                notes="dev, schnell, Krea, Fill and Kontext (reference latents follow the image tokens)")
-FLUX2 = Family("FLUX.2", ("Flux2",), patch=1, guidance="auto", default_cfg=4.0, schedule="flux2", references=True,
-               notes="dev and klein: 128-channel latent, one token per latent pixel, references after the image")
+FLUX2 = Family("FLUX.2", ("Flux2",), patch=1, text_exact=False, guidance="auto", default_cfg=4.0, schedule="flux2",
+               references=True, notes="dev and klein: 128-channel latent at 1/16, one token per latent pixel, text "
+                                      "zero-padded in front to 512 tokens, references after the image")
 CHROMA = Family("Chroma", ("Chroma",), guidance="cfg", default_cfg=4.0,
                 notes="FLUX.1 layout without guidance embedding; CFG")
+CHROMA_RADIANCE = Family("Chroma Radiance", ("ChromaRadiance",), patch=16, guidance="cfg", default_cfg=4.0,
+                         notes="pixel space: the 'latent' is the 3-channel image, one token per 16 x 16 pixels")
+HUNYUAN_IMAGE = Family("HunyuanImage 2.1", ("HunyuanImage21",), patch=1, text_exact=False, guidance="auto",
+                       default_cfg=3.5, flip_probe=True,
+                       notes="64-channel latent at 1/32; the text refiner's attention runs outside the blocks and is "
+                             "not touched; image-first on ComfyUI 0.3.75, text-first on newer releases (read from "
+                             "the model); ByT5 glyph tokens count as text")
 QWEN = Family("Qwen-Image", ("QwenImage",), blocks=((DOUBLE, "transformer_blocks", "double_block"),),
               guidance="cfg", default_cfg=4.0, recipe=("all", "none"), frames=True, references=True,
               notes="joint (double-stream) blocks only; [B, 16, 1, H, W] latent; Qwen-Image-Edit references after "
@@ -97,13 +136,27 @@ QWEN = Family("Qwen-Image", ("QwenImage",), blocks=((DOUBLE, "transformer_blocks
 SD3 = Family("SD3", ("SD3",), blocks=MMDIT, guidance="cfg", default_cfg=4.5, recipe=("all", "none"),
              notes="SD3 / SD3.5 MMDiT joint blocks; q, k, v as [B, L, heads x dim]; SD3.5-Medium's extra "
                    "image-only attention (the block's second call) is left alone")
-FAMILIES = (FLUX1, FLUX2, CHROMA, QWEN, SD3)
+LUMINA = Family("Lumina 2 / Z-Image", ("Lumina2",), blocks=((SINGLE, "layers", None),), hook="calls",
+                lead=("context_refiner", "noise_refiner"), guidance="cfg", default_cfg=4.0,
+                notes="no block hooks in ComfyUI: attention calls are numbered; the context and noise refiners' "
+                      "calls come first and are skipped; Z-Image pads text and image to multiples of 32")
+HIDREAM = Family("HiDream-I1", ("HiDream",), blocks=((DOUBLE, "double_stream_blocks", None),
+                                                    (SINGLE, "single_stream_blocks", None)),
+                 hook="calls", text_first=False, text_exact=False, guidance="cfg", default_cfg=5.0,
+                 unplaced=("concat_latent_image",),
+                 notes="image-first [image | T5 | Llama layers]; no block hooks in ComfyUI, attention calls are "
+                       "numbered; HiDream-E1's side-by-side input image is refused")
+FAMILIES = (FLUX1, FLUX2, CHROMA, CHROMA_RADIANCE, QWEN, SD3, LUMINA, HIDREAM, HUNYUAN_IMAGE)
 
 _BY_CLASS = {c: f for f in FAMILIES for c in f.classes}
 
 
 def family_of(model_patcher) -> Optional[Family]:
-    return _BY_CLASS.get(type(model_patcher.model).__name__)
+    fam = _BY_CLASS.get(type(model_patcher.model).__name__)
+    dm = getattr(model_patcher.model, "diffusion_model", None)
+    if fam is None or dm is None or not all(hasattr(dm, attr) for _, attr, _ in fam.blocks):
+        return fam
+    return fam.resolve(dm)
 
 
 def supported_names():

@@ -62,6 +62,9 @@ def boot(cpu=True):
     path = comfy_dir()
     if _booted:
         return path
+    if "folder_paths" in sys.modules and "server" in sys.modules:  # inside a running ComfyUI (test nodes): its folders
+        _booted = True
+        return path
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
     import comfy.options

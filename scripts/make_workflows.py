@@ -51,17 +51,17 @@ def _cache(title, **kw):
     return ("FireFlowFeatureCache", title, inputs)
 
 
-def _inverter(steps, solver, cache=True):
-    inputs = {"model": ["unet", 0], "conditioning": ["source", 0], "latent": ["encode", 0], "steps": steps,
-              "solver": solver, "guidance": 1.0, "schedule": "auto"}
+def _inverter(steps, solver, cache=True, model="unet", guidance=1.0):
+    inputs = {"model": [model, 0], "conditioning": ["source", 0], "latent": ["encode", 0], "steps": steps,
+              "solver": solver, "guidance": guidance, "schedule": "auto"}
     if cache:
         inputs["feature_cache"] = ["cache", 0]
     return ("FireFlowInverter", "FireFlow Inverter", inputs)
 
 
-def _patch():
+def _patch(model="unet"):
     return ("FireFlowVInjection", "V-Injection Patch", {
-        "model": ["unet", 0], "inversion": ["invert", 1], "inject_steps": -1, "v_mode": "replace", "q_mode": "keep",
+        "model": [model, 0], "inversion": ["invert", 1], "inject_steps": -1, "v_mode": "replace", "q_mode": "keep",
         "k_mode": "keep", "v_ratio": 1.0, "q_ratio": 1.0, "k_ratio": 1.0})
 
 
@@ -106,6 +106,117 @@ def workflows():
            **_decode("t2i", ["run", 0], "fireflow/t2i")}
     return {"fireflow_edit": edit, "fireflow_reconstruction": recon, "fireflow_rf_edit": rfedit,
             "fireflow_one_inversion_many_prompts": many, "fireflow_text_to_image": t2i}
+
+
+def _unet(title, name):
+    return ("UNETLoader", title, {"unet_name": name, "weight_dtype": "default"})
+
+
+def _clip(title, name, kind):
+    return ("CLIPLoader", title, {"clip_name": name, "type": kind})
+
+
+def _vae(name):
+    return ("VAELoader", "Load VAE", {"vae_name": name})
+
+
+# One FireFlow edit per family, with the model files, loaders and model-sampling nodes of ComfyUI's own templates for
+# that family. reference: "latent" (ReferenceLatent on both prompts: FLUX.1 Kontext, FLUX.2) or "qwen" (Qwen-Image-Edit's
+# text encoder node); negative: a negative prompt and the family's usual CFG for the edit; guidance: distilled guidance.
+FAMILY_WORKFLOWS = {
+    "fireflow_edit_flux1_kontext": dict(
+        loaders={"unet": _unet("Load FLUX.1 Kontext", "flux1-dev-kontext_fp8_scaled.safetensors"),
+                 "clip": _loaders()["clip"], "vae": _loaders()["vae"]},
+        scale=True, reference="latent", guidance=2.5),
+    "fireflow_edit_flux2": dict(
+        loaders={"unet": _unet("Load FLUX.2 dev", "flux2_dev_fp8mixed.safetensors"),
+                 "clip": _clip("Load Mistral text encoder", "mistral_3_small_flux2_fp8.safetensors", "flux2"),
+                 "vae": _vae("flux2-vae.safetensors")},
+        reference="latent", guidance=4.0),
+    "fireflow_edit_chroma": dict(
+        loaders={"unet": _unet("Load Chroma", "Chroma1-HD.safetensors"),
+                 "clip": _clip("Load T5 text encoder", "t5xxl_fp8_e4m3fn_scaled.safetensors", "chroma"),
+                 "vae": _vae("ae.safetensors")},
+        negative=True),
+    "fireflow_edit_qwen_image": dict(
+        loaders={"unet": _unet("Load Qwen-Image", "qwen_image_fp8_e4m3fn.safetensors"),
+                 "clip": _clip("Load Qwen2.5-VL text encoder", "qwen_2.5_vl_7b_fp8_scaled.safetensors", "qwen_image"),
+                 "vae": _vae("qwen_image_vae.safetensors")},
+        sampling=("ModelSamplingAuraFlow", {"shift": 3.1}), negative=True),
+    "fireflow_edit_qwen_image_edit": dict(
+        loaders={"unet": _unet("Load Qwen-Image-Edit", "qwen_image_edit_fp8_e4m3fn.safetensors"),
+                 "clip": _clip("Load Qwen2.5-VL text encoder", "qwen_2.5_vl_7b_fp8_scaled.safetensors", "qwen_image"),
+                 "vae": _vae("qwen_image_vae.safetensors")},
+        sampling=("ModelSamplingAuraFlow", {"shift": 3.1}), scale=True, reference="qwen", negative=True),
+    "fireflow_edit_sd35": dict(
+        loaders={"unet": ("CheckpointLoaderSimple", "Load SD3.5 (text encoders and VAE included)",
+                          {"ckpt_name": "sd3.5_large_fp8_scaled.safetensors"})},
+        clip=("unet", 1), vae=("unet", 2), negative=True),
+    "fireflow_edit_z_image": dict(
+        loaders={"unet": _unet("Load Z-Image Turbo", "z_image_turbo_bf16.safetensors"),
+                 "clip": _clip("Load Qwen3 text encoder", "qwen_3_4b.safetensors", "lumina2"),
+                 "vae": _vae("ae.safetensors")},
+        sampling=("ModelSamplingAuraFlow", {"shift": 3.0})),
+    "fireflow_edit_hidream": dict(
+        loaders={"unet": _unet("Load HiDream-I1", "hidream_i1_full_fp16.safetensors"),
+                 "clip": ("QuadrupleCLIPLoader", "Load text encoders", {
+                     "clip_name1": "clip_l_hidream.safetensors", "clip_name2": "clip_g_hidream.safetensors",
+                     "clip_name3": "t5xxl_fp8_e4m3fn_scaled.safetensors",
+                     "clip_name4": "llama_3.1_8b_instruct_fp8_scaled.safetensors"}),
+                 "vae": _vae("ae.safetensors")},
+        sampling=("ModelSamplingSD3", {"shift": 3.0}), negative=True),
+    "fireflow_edit_hunyuan_image21": dict(
+        loaders={"unet": _unet("Load HunyuanImage 2.1", "hunyuanimage2.1_bf16.safetensors"),
+                 "clip": ("DualCLIPLoader", "Load text encoders", {
+                     "clip_name1": "qwen_2.5_vl_7b.safetensors", "clip_name2": "byt5_small_glyphxl_fp16.safetensors",
+                     "type": "hunyuan_image"}),
+                 "vae": _vae("hunyuan_image_2.1_vae_fp16.safetensors")},
+        negative=True),
+}
+
+
+def family_workflow(spec):
+    """The FireFlow edit graph for one family: invert with the source prompt (CFG 1), edit with the target prompt."""
+    clip, vae = list(spec.get("clip", ("clip", 0))), list(spec.get("vae", ("vae", 0)))
+    g = dict(spec["loaders"])
+    model = "unet"
+    if "sampling" in spec:
+        cls, inputs = spec["sampling"]
+        g["sampling"] = (cls, "Model sampling shift (as the family's template)", {"model": ["unet", 0], **inputs})
+        model = "sampling"
+    g["image"] = ("LoadImage", "Source image", {"image": "example.png"})
+    pixels = ["image", 0]
+    if spec.get("scale"):
+        g["scale"] = ("FluxKontextImageScale", "Scale to a trained size", {"image": ["image", 0]})
+        pixels = ["scale", 0]
+    g["encode"] = ("VAEEncode", "Encode", {"pixels": pixels, "vae": vae})
+
+    def prompt(key, title, text):
+        if spec.get("reference") == "qwen":
+            return {key: ("TextEncodeQwenImageEdit", title, {"clip": clip, "prompt": text, "vae": vae,
+                                                              "image": pixels})}
+        out = {key: ("CLIPTextEncode", title, {"text": text, "clip": clip})}
+        if spec.get("reference") == "latent":
+            out[f"{key}_ref"] = ("ReferenceLatent", "Reference image", {"conditioning": [key, 0],
+                                                                        "latent": ["encode", 0]})
+        return out
+    g.update(prompt("source", "Source prompt", SOURCE))
+    g["cache"] = _cache("Attention Feature Cache")
+    inv = _inverter(8, "fireflow", model=model, guidance=spec.get("guidance", 1.0))
+    if spec.get("reference") == "latent":
+        inv[2]["conditioning"] = ["source_ref", 0]
+    g["invert"] = inv
+    g.update(prompt("target", "Target prompt", TARGET))
+    if spec.get("negative"):
+        g.update(prompt("negative", "Negative prompt", ""))
+    g["patch"] = _patch(model)
+    edit = _sampler("target_ref" if spec.get("reference") == "latent" else "target", spec.get("guidance", 1.0))
+    if spec.get("negative"):
+        edit[2].update(negative=["negative", 0], cfg=-1.0)
+    g["edit"] = edit
+    g.update(_decode("edit", ["edit", 0], "fireflow/edit"))
+    g["decode_edit"][2]["vae"] = vae
+    return g
 
 
 def _ids(graph):
@@ -157,7 +268,8 @@ def _is_widget(spec):
 # Layout: one labelled group per stage, left to right (as ComfyUI's own templates do); inside a group, columns by
 # dependency depth; inside a column, nodes top to bottom in the order ROWS gives, chosen so few wires cross.
 STAGES = ("load", "prompt", "invert", "edit", "sample", "save")  # left to right
-STAGE_OF = {"unet": "load", "clip": "load", "vae": "load", "image": "load",
+STAGE_OF = {"unet": "load", "clip": "load", "vae": "load", "image": "load", "sampling": "load", "scale": "load",
+            "negative": "edit",
             "encode": "invert", "source": "invert", "cache": "invert", "invert": "invert",
             "target": "edit", "patch": "edit", "edit": "edit",
             "prompt": "prompt", "guidance": "prompt",
@@ -342,24 +454,26 @@ def fetch_object_info():
 
 
 def render(object_info):
-    """{relative path: JSON text} for every workflow in both formats."""
+    """{relative path: JSON text} for every workflow in both formats (family edits under families/)."""
     files = {}
-    for name, graph in workflows().items():
+    family = {f"families/{n}": family_workflow(spec) for n, spec in FAMILY_WORKFLOWS.items()}
+    for name, graph in {**workflows(), **family}.items():
         api = to_api(graph)
         ids = _ids(graph)
         stages = {nid: _stage(key) for key, nid in ids.items()}
         titles = {**GROUP_TITLES, **GROUP_TITLES_FOR.get(name, {})}
-        rows = ROWS.get(name, ())
+        rows = ROWS.get(name, ROWS["fireflow_edit"] + ("negative",))
         rank = {nid: (rows.index(key) if key in rows else len(rows), int(nid)) for key, nid in ids.items()}
-        files[f"api/{name}.json"] = json.dumps(api, indent=1) + "\n"
+        folder, _, stem = name.rpartition("/")
+        files[f"{folder + '/' if folder else ''}api/{stem}.json"] = json.dumps(api, indent=1) + "\n"
         files[f"{name}.json"] = json.dumps(to_ui(api, object_info, stages, titles, rank), indent=1) + "\n"
     return files
 
 
 def main():
     info = fetch_object_info()
-    (OUT / "api").mkdir(parents=True, exist_ok=True)
     for rel, text in render(info).items():
+        (OUT / rel).parent.mkdir(parents=True, exist_ok=True)
         (OUT / rel).write_text(text)
         print(OUT / rel)
 

@@ -9,6 +9,12 @@
 | LoadImage example.png      | a seeded 64x64 PNG written into the server's input folder                 |
 | EmptySD3LatentImage        | 64 x 64                                                                   |
 | FireFlowFeatureCache blocks| a block range is kept when it exists on the tiny checkpoint, else "all"   |
+| FluxKontextImageScale      | ImageScale to 64 x 64 (the tiny parts run at 64 px)                       |
+
+Workflows of other families (workflows/families/) load a model file listed in FAMILY_FILES; there the model loader
+becomes FFTestTinyFamily (scripts/family_fixtures.py), every text encoder node FFTestFamilyConditioning of that
+family (Qwen-Image-Edit's with its reference image), VAEEncode FFTestFamilyLatent and VAEDecode FFTestLatentImage;
+the other loaders are removed. Stock nodes between them (ReferenceLatent, ModelSampling*) run as they are.
 """
 import copy
 import pathlib
@@ -30,12 +36,57 @@ def write_test_image(input_dir, seed=0):
     return TEST_IMAGE
 
 
+FAMILY_FILES = {"flux2_dev_fp8mixed.safetensors": "flux2", "Chroma1-HD.safetensors": "chroma",
+                "qwen_image_fp8_e4m3fn.safetensors": "qwen_image", "qwen_image_edit_fp8_e4m3fn.safetensors": "qwen_image",
+                "sd3.5_large_fp8_scaled.safetensors": "sd3", "z_image_turbo_bf16.safetensors": "z_image",
+                "hidream_i1_full_fp16.safetensors": "hidream", "hunyuanimage2.1_bf16.safetensors": "hunyuan_image21"}
+CLIP_LOADERS = ("CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader", "QuadrupleCLIPLoader")
+
+
+def _seed(text):
+    return zlib.crc32(text.encode()) % 2 ** 31
+
+
+def family_of(api):
+    """The family_fixtures name a workflow's model file maps to (None: FLUX.1, the detectable tiny checkpoint)."""
+    files = [n["inputs"].get("unet_name") or n["inputs"].get("ckpt_name") for n in api.values()
+             if n["class_type"] in ("UNETLoader", "CheckpointLoaderSimple")]
+    return next((FAMILY_FILES[f] for f in files if f in FAMILY_FILES), None)
+
+
+def _substitute_family(out, family):
+    size = 128 if family == "hunyuan_image21" else SIZE  # its 1/32 latent needs 128 px for 4 x 4 tokens
+    for nid, node in list(out.items()):
+        kind, inputs, meta = node["class_type"], node["inputs"], node.get("_meta", {})
+        if kind in ("UNETLoader", "CheckpointLoaderSimple"):
+            out[nid] = {"class_type": "FFTestTinyFamily", "_meta": meta, "inputs": {"family": family, "seed": 0}}
+        elif kind in CLIP_LOADERS or kind in ("VAELoader", "LoadImage", "FluxKontextImageScale"):
+            del out[nid]
+        elif kind in ("CLIPTextEncode", "TextEncodeQwenImageEdit"):
+            text = inputs.get("text", inputs.get("prompt"))
+            out[nid] = {"class_type": "FFTestFamilyConditioning", "_meta": meta, "inputs": {
+                "family": family, "seed": _seed(text), "tokens": 4 + len(text.split()),
+                "reference": kind == "TextEncodeQwenImageEdit"}}
+        elif kind == "VAEEncode":
+            out[nid] = {"class_type": "FFTestFamilyLatent", "_meta": meta,
+                        "inputs": {"family": family, "seed": 0, "size": size}}
+        elif kind == "VAEDecode":
+            out[nid] = {"class_type": "FFTestLatentImage", "_meta": meta, "inputs": {"samples": inputs["samples"]}}
+    return out
+
+
 def substitute(api):
     """A copy of an API-format workflow that runs on the tiny parts."""
     out = copy.deepcopy(api)
+    family = family_of(out)
+    if family is not None:
+        return _substitute_family(out, family)
     for nid, node in list(out.items()):
         kind, inputs = node["class_type"], node["inputs"]
-        if kind == "UNETLoader":
+        if kind == "FluxKontextImageScale":
+            out[nid] = {"class_type": "ImageScale", "_meta": node.get("_meta", {}), "inputs": {
+                "image": inputs["image"], "upscale_method": "bilinear", "width": SIZE, "height": SIZE, "crop": "center"}}
+        elif kind == "UNETLoader":
             inputs["unet_name"] = DETECTABLE_NAME
         elif kind == "VAELoader":
             inputs["vae_name"] = VAE_NAME
@@ -44,7 +95,7 @@ def substitute(api):
         elif kind == "CLIPTextEncode":
             text = inputs["text"]
             out[nid] = {"class_type": "FFTestConditioning", "_meta": node.get("_meta", {}), "inputs": {
-                "seed": zlib.crc32(text.encode()) % 2 ** 31, "tokens": 4 + len(text.split()), "dim": 4096, "pooled_dim": 768,
+                "seed": _seed(text), "tokens": 4 + len(text.split()), "dim": 4096, "pooled_dim": 768,
                 "guidance": 3.5, "batch": 1}}
         elif kind == "LoadImage":
             inputs["image"] = TEST_IMAGE

@@ -5,12 +5,14 @@ Each case writes out, from the model's own code, where the target image sits in 
 tokens T, image tokens L, reference tokens R, order) and which attention call of an evaluation belongs to which
 hooked block; the assertions slice the spy's tensors with those constants, never with the pack's layout code.
 """
+import inspect
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Tuple
 
 import pytest
 import torch
 
+import family_fixtures as ff
 import fixtures
 from familylib import cache, edit, invert, patch, with_spy
 from hostlib import counting_clone
@@ -23,28 +25,67 @@ SOURCE = (STEPS - 1, MID)  # FireFlow, 1 injected step, reference calls: inversi
 
 @dataclass
 class Case:
-    build: Callable
-    cond: Callable  # (seed, tokens) -> node conditioning
-    latent: Callable  # () -> samples
-    T: int  # text tokens in the attention sequence
+    name: str  # family_fixtures name ("sd3": fixtures.tiny_sd3)
+    T: int  # text tokens in the attention sequence (after the model's own padding)
     L: int  # target image tokens
     blocks: Tuple[Tuple[int, int, int], ...]  # (kind, block index, attention call number within one evaluation)
-    R: int = 0
+    R: int = 0  # reference tokens, right after the image
+    P: int = 0  # padding tokens right after the image (Z-Image)
     text_first: bool = True
-    reference: Optional[Callable] = None  # () -> reference latent
-    cfg: float = 1.0
+    px: int = 64  # image size in pixels
+    tokens: int = 7  # prompt tokens in the conditioning
+    steps: int = 8  # round-trip steps (random NextDiT weights are stiff in t: 8 steps leave ~90 % error, 32 ~10 %)
+
+    def build(self):
+        return fixtures.tiny_sd3(0) if self.name == "sd3" else ff.build(self.name)
+
+    def cond(self, seed, tokens=None):
+        tokens = tokens or self.tokens
+        if self.name == "sd3":
+            g = torch.Generator().manual_seed(seed)
+            return [[torch.randn(1, tokens, 32, generator=g), {"pooled_output": torch.randn(1, 16, generator=g)}]]
+        return ff.conditioning(self.name, tokens, seed)
+
+    def latent(self):
+        return ff.latent("sd3" if self.name == "sd3" else self.name, self.px, self.px)
+
+    def reference(self):
+        return ff.reference(self.name, self.px, self.px) if self.R else None
 
 
-def _sd3_cond(seed, tokens=5):
-    g = torch.Generator().manual_seed(seed)
-    return [[torch.randn(1, tokens, 32, generator=g), {"pooled_output": torch.randn(1, 16, generator=g)}]]
+def _hunyuan_text_first():
+    """HunyuanImage 2.1's blocks concatenate [image | text] where ComfyUI builds them with flipped_img_txt (0.3.75)."""
+    import comfy.ldm.hunyuan_video.model as hv
+    return "flipped_img_txt=True" not in inspect.getsource(hv.HunyuanVideo.__init__)
 
 
+S0, S1 = (SINGLE, 0), (SINGLE, 1)
+# Token counts and call numbers, each read from the family's ComfyUI code (comments) and checked on both hosts:
 CASES = {
-    # comfy/ldm/modules/diffusionmodules/mmdit.py: one joint block, attention over cat(context, x): [T | L]
-    "sd3": Case(build=lambda: fixtures.tiny_sd3(0), cond=_sd3_cond,
-                latent=lambda: torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(0)),
-                T=5, L=16, blocks=((DOUBLE, 0, 0),)),
+    # mmdit.py: one joint call per joint block over cat(context, x)
+    "sd3": Case("sd3", T=7, L=16, blocks=((DOUBLE, 0, 0),)),
+    # SD3.5-Medium: block 0 makes a second, image-only call (n=1) right after its joint call; it is never hooked
+    "sd35_medium": Case("sd35_medium", T=7, L=16, blocks=((DOUBLE, 0, 0), (DOUBLE, 1, 2))),
+    # model_base.Flux2 zero-pads the prompt in front to 512 tokens; patch 1 on a 1/16 latent; reference after image
+    "flux2": Case("flux2", T=512, L=16, R=16, blocks=(S0 + (1,), S1 + (2,))),
+    "flux2_klein": Case("flux2_klein", T=512, L=16, blocks=(S0 + (1,), S1 + (2,))),
+    # chroma/model.py: FLUX.1 order [txt | img]; 1 double block (n=0), then single blocks
+    "chroma": Case("chroma", T=7, L=16, blocks=(S0 + (1,), S1 + (2,))),
+    # chroma_radiance: pixels in, one token per 16 x 16 pixel patch
+    "chroma_radiance": Case("chroma_radiance", T=7, L=16, blocks=(S0 + (1,), S1 + (2,))),
+    # FLUX.1 Fill: mask and masked image are extra channels, not tokens
+    "flux_fill": Case("flux_fill", T=7, L=16, blocks=(S0 + (1,), S1 + (2,))),
+    # hunyuan_video/model.py: two text-refiner calls (n=0, 1) before the blocks; 64-channel 1/32 latent, patch 1
+    "hunyuan_image21": Case("hunyuan_image21", T=7, L=16, px=128, text_first=_hunyuan_text_first(),
+                            blocks=(S0 + (3,), S1 + (4,))),
+    # qwen_image/model.py: [txt | img | refs]; the default recipe hooks every transformer (joint) block
+    "qwen_image": Case("qwen_image", T=7, L=16, R=16, blocks=((DOUBLE, 0, 0), (DOUBLE, 1, 1))),
+    # lumina/model.py: context refiner (n=0, 1) and noise refiner (n=2, 3) first, then the main layers
+    "lumina2": Case("lumina2", T=7, L=16, blocks=(S0 + (4,), S1 + (5,)), steps=32),
+    # Z-Image pads text and image to multiples of 32: [txt 7 + 25 pad | img 16 | 16 pad]
+    "z_image": Case("z_image", T=32, L=16, P=16, blocks=(S0 + (4,), S1 + (5,)), steps=32),
+    # hidream/model.py: image first [img | t5 7 | llama 7 | llama 7]; double block (n=0), then single block (n=1)
+    "hidream": Case("hidream", T=21, L=16, text_first=False, blocks=(S0 + (1,),)),
 }
 
 
@@ -53,11 +94,11 @@ def image_slice(c):
 
 
 def text_slice(c):
-    return slice(0, c.T) if c.text_first else slice(c.L + c.R, c.L + c.R + c.T)
+    return slice(0, c.T) if c.text_first else slice(c.L + c.P + c.R, c.L + c.P + c.R + c.T)
 
 
 def with_refs(c, cond):
-    if c.reference is None:
+    if not c.R:
         return cond
     return [[t, {**d, "reference_latents": [c.reference()]}] for t, d in cond]
 
@@ -70,9 +111,9 @@ def case(request):
 
 
 def test_inverts_and_reconstructs(case):
-    src = with_refs(case, case.cond(1, case.T))
+    src = with_refs(case, case.cond(1))
     x0 = case.latent()
-    inv, rec = invert(case.model, src, x0, steps=8)
+    inv, rec = invert(case.model, src, x0, steps=case.steps)
     out, _ = edit(case.model, inv, rec, src, cfg=1.0, guidance=1.0)
     assert out.shape == x0.shape and torch.isfinite(out).all()
     assert (out - x0).abs().mean() < 0.5 * x0.abs().mean()  # a random-weight model still round-trips closely
@@ -80,22 +121,22 @@ def test_inverts_and_reconstructs(case):
 
 def test_records_the_planned_entries_and_tokens(case):
     base, spy = with_spy(case.model)
-    src = with_refs(case, case.cond(1, case.T))
+    src = with_refs(case, case.cond(1))
     inv, rec = invert(base, src, case.latent(), cache())
     store = rec.features
     assert store.plan.entries == len(case.blocks) and store.image_tokens == case.L
     for kind, index, n in case.blocks:
         seen = spy.bhsd(("invert",) + SOURCE + (n,))
-        assert seen.shape[2] == case.T + case.L + case.R
+        assert seen.shape[2] == case.T + case.L + case.P + case.R
         want = torch.cat([seen[:, :, text_slice(case)], seen[:, :, image_slice(case)]], dim=2)
         assert torch.equal(store.get(*SOURCE, kind, index)["v"], want)
 
 
 def test_edit_replaces_exactly_the_target_tokens(case):
     base, spy = with_spy(case.model)
-    src = with_refs(case, case.cond(1, case.T))
+    src = with_refs(case, case.cond(1))
     inv, rec = invert(base, src, case.latent(), cache(text="image_only"))
-    target = with_refs(case, case.cond(2, case.T))
+    target = with_refs(case, case.cond(2))
     plain_model, plain = with_spy(case.model)
     edit(plain_model, inv, rec, target, cfg=1.0)
     spy.seen.clear()

@@ -38,6 +38,15 @@ def test_split_image_first():
     assert flat(canonical(seq(10, 11, 12, 1, 2), HIDREAM, True)) == [1, 2, 10, 11, 12]  # canonical: text, then image
 
 
+def test_padding_after_the_image_is_neither_text_nor_image():
+    z = TokenLayout(image=3, padding=2)                 # Z-Image: [text | image | pad to the multiple]
+    assert z.split(7) == (slice(0, 2), slice(2, 5)) and not z.canonical
+    cur = seq(1, 2, 10, 11, 12, 0, 0)
+    assert flat(canonical(cur, z, True)) == [1, 2, 10, 11, 12]
+    assert flat(combine(cur, seq(5, 6, 70, 71, 72), "replace", 1.0, True, z)) == [5, 6, 70, 71, 72, 0, 0]
+    assert TokenLayout(image=3, padding=1, reference=2, text_first=False).split(8) == (slice(6, 8), slice(0, 3))
+
+
 def test_replace_never_touches_reference_tokens():
     cur = seq(1, 2, 10, 11, 12, 90, 91)
     rec = seq(5, 6, 70, 71, 72)                       # canonical [text | image] from inversion

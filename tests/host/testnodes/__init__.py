@@ -88,3 +88,78 @@ class FFTestCapture:
 
 NODE_CLASS_MAPPINGS = {"FFTestCapture": FFTestCapture, "FFTestConditioning": FFTestConditioning, "FFTestLatent": FFTestLatent,
                        "FFTestTinyFlux": FFTestTinyFlux}
+
+
+class FFTestTinyFamily:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "load"
+    RETURN_TYPES = ("MODEL",)
+    DESCRIPTION = "A tiny model of another family (scripts/family_fixtures.py), built by ComfyUI's own classes."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"family": ("STRING", {"default": "flux2"}),
+                             "seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31})}}
+
+    def load(self, family, seed):
+        import family_fixtures
+        return (family_fixtures.build(family, seed),)
+
+
+class FFTestFamilyConditioning:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "make"
+    RETURN_TYPES = ("CONDITIONING",)
+    DESCRIPTION = "Seeded stand-in for a family's text encoder (and, with reference, Qwen-Image-Edit's image input)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"family": ("STRING", {"default": "flux2"}),
+                             "seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31}),
+                             "tokens": ("INT", {"default": 7, "min": 1, "max": 4096}),
+                             "reference": ("BOOLEAN", {"default": False})}}
+
+    def make(self, family, seed, tokens, reference):
+        import family_fixtures
+        cond = family_fixtures.conditioning(family, tokens, seed)
+        if reference:
+            cond = [[t, {**d, "reference_latents": [family_fixtures.reference(family)]}] for t, d in cond]
+        return (cond,)
+
+
+class FFTestFamilyLatent:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "make"
+    RETURN_TYPES = ("LATENT",)
+    DESCRIPTION = "Seeded latent of a family's shape (stands in for VAEEncode with that family's VAE)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"family": ("STRING", {"default": "flux2"}),
+                             "seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31}),
+                             "size": ("INT", {"default": 64, "min": 16, "max": 1024})}}
+
+    def make(self, family, seed, size):
+        import family_fixtures
+        return ({"samples": family_fixtures.latent(family, size, size, seed)},)
+
+
+class FFTestLatentImage:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "show"
+    RETURN_TYPES = ("IMAGE",)
+    DESCRIPTION = "A latent's first three channels as an image (stands in for VAEDecode with a family's VAE)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"samples": ("LATENT",)}}
+
+    def show(self, samples):
+        x = samples["samples"]
+        x = x[:, :, 0] if x.ndim == 5 else x
+        x = x[:, :3] if x.shape[1] >= 3 else x[:, :1].expand(-1, 3, -1, -1)
+        return (torch.sigmoid(x.float()).movedim(1, -1).contiguous(),)
+
+
+NODE_CLASS_MAPPINGS.update(FFTestTinyFamily=FFTestTinyFamily, FFTestFamilyConditioning=FFTestFamilyConditioning,
+                           FFTestFamilyLatent=FFTestFamilyLatent, FFTestLatentImage=FFTestLatentImage)
