@@ -9,7 +9,7 @@ import time
 
 import torch
 
-SECTIONS = ("analytic", "host", "editing", "gpu")
+SECTIONS = ("analytic", "host", "editing", "families", "gpu")
 
 
 def _pack_version():
@@ -41,6 +41,9 @@ def main(argv=None):
             from . import editing, host
             doc["editing"] = {"cache_bytes_flux_dev_bf16": editing.cache_bytes(),
                               "overhead_tiny_flux": editing.overhead(host.boot())}
+        elif section == "families":
+            from . import families, host
+            doc["families"] = families.run(host.boot().PACK)
         elif section == "gpu":
             from . import gpu, host
             doc["gpu"] = gpu.run(host.boot())
