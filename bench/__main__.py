@@ -52,7 +52,7 @@ def main(argv=None):
         else:
             sys.exit(f"unknown section {section!r}; choose from {SECTIONS}")
         doc.setdefault("seconds", {})[section] = round(time.perf_counter() - start, 2)
-    if "host" in doc:
+    if "host" in doc or "families" in doc:
         sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
         import host_env
         doc["versions"]["comfyui"] = (host_env.comfy_dir() / "comfyui_version.py").read_text().split('"')[1]

@@ -21,10 +21,26 @@ GEOMETRY = {
     "HiDream-I1": ("HiDream", 2560, 20, 16, 32, 8, 384),
     "HunyuanImage 2.1": ("HunyuanImage21", 3584, 28, 20, 40, 32, 256),
 }
-# Host tests that exercise each adapter (tests/host/test_families.py case names; FLUX.1 has its own test files).
-TESTED = {"Flux": "flux_fill, test_kontext, test_editing", "Flux2": "flux2, flux2_klein", "Chroma": "chroma",
-          "ChromaRadiance": "chroma_radiance", "QwenImage": "qwen_image", "SD3": "sd3, sd35_medium",
-          "Lumina2": "lumina2, z_image", "HiDream": "hidream", "HunyuanImage21": "hunyuan_image21"}
+# tests/host/test_families.py cases that exercise each adapter (FLUX.1 also has test_editing, test_kontext, ...)
+CASES = {"Flux": ("flux_fill",), "Flux2": ("flux2", "flux2_klein"), "Chroma": ("chroma",),
+         "ChromaRadiance": ("chroma_radiance",), "QwenImage": ("qwen_image",), "SD3": ("sd3", "sd35_medium"),
+         "Lumina2": ("lumina2", "z_image"), "HiDream": ("hidream",), "HunyuanImage21": ("hunyuan_image21",)}
+
+
+def run_family_tests():
+    """{case: True when every test of that case passed} from running tests/host/test_families.py on this host."""
+    import os
+    import pathlib
+    import re
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider",
+                        "tests/host/test_families.py"], cwd=root, capture_output=True, text=True, env=os.environ)
+    status = {}
+    for outcome, case in re.findall(r"^(PASSED|FAILED|ERROR) \S+\[(\w+)\]", r.stdout, re.M):
+        status[case] = status.get(case, True) and outcome == "PASSED"
+    return status
 
 
 def _describe(fam, plan, double, single):
@@ -37,6 +53,7 @@ def _describe(fam, plan, double, single):
 
 def run(pack, resolution=1024, steps=8):
     from fireflow.features import CacheSpec
+    passed = run_family_tests()
     by_class = {c: f for f in pack.nodes.families.FAMILIES for c in f.classes}
     rows = {}
     for label, (cls, width, heads, double, single, down, text) in GEOMETRY.items():
@@ -53,18 +70,24 @@ def run(pack, resolution=1024, steps=8):
                            (steps + 1) * (2 if cfg else 1) + steps + 1,
                        "guidance": "CFG" if fam.guidance == "cfg" else "distilled guidance" if not cfg else
                        "distilled guidance or CFG", "default_cfg": fam.default_cfg,
-                       "cache_bytes_bf16": held, "cache_gib_bf16": held / 2 ** 30, "tested": TESTED[cls]}
+                       "cache_bytes_bf16": held, "cache_gib_bf16": held / 2 ** 30,
+                       "tests": {c: passed.get(c) for c in CASES[cls]}}
     return {"resolution": resolution, "steps": steps, "families": rows}
 
 
-def render(section, versions):
+def render(sections):
+    """Markdown rows from one `families` section per host run: {ComfyUI version: section}."""
+    section = next(iter(sections.values()))
     lines = [f"| family | injected by default (FireFlow, {section['steps']} steps, inject 1) | NFE of the default edit "
-             f"(inversion + edit) | cache at {section['resolution']}², bf16 | image + text tokens | tested in-host "
-             f"(ComfyUI {versions}) |", "|---|---|---|---|---|---|"]
+             f"(inversion + edit) | cache at {section['resolution']}², bf16 | image + text tokens | in-host tests "
+             "passed on ComfyUI |", "|---|---|---|---|---|---|"]
     for label, r in section["families"].items():
+        ok = [v for v, s in sections.items() if s["families"][label]["tests"] and
+              all(s["families"][label]["tests"].values())]
+        cases = ", ".join(r["tests"])
         nfe = str(r["nfe_default_edit"])
         if r["guidance"] != "distilled guidance":
             nfe += f" ({r['edit_branch_evaluations_with_cfg']} branch evaluations with CFG {r['default_cfg']:g})"
         lines.append(f"| {label} | {r['injected']} | {nfe} | {r['cache_gib_bf16']:.2f} GiB | "
-                     f"{r['image_tokens']} + {r['text_tokens']} | {r['tested']} |")
+                     f"{r['image_tokens']} + {r['text_tokens']} | {', '.join(ok) or 'none'} ({cases}) |")
     return lines

@@ -1,6 +1,8 @@
-"""`python -m bench.report [results/bench.json]`: write the README's results section from the bench JSON.
+"""`python -m bench.report [results/bench.json [other-host.json ...]]`: write the README's results from bench JSON.
 
-Replaces the text between <!-- bench:start --> and <!-- bench:end --> in README.md and copies the plots to docs/.
+Replaces the text between <!-- bench:start --> and <!-- bench:end --> in README.md (from the first file's analytic,
+host, editing and gpu sections) and copies the plots to docs/; the model-family table between <!-- families:start -->
+and <!-- families:end --> comes from the `families` sections of every file given (one per ComfyUI host it ran on).
 """
 import json
 import pathlib
@@ -9,6 +11,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+FAMILIES_START, FAMILIES_END = "<!-- families:start -->", "<!-- families:end -->"
 SOLVERS = ("euler", "rf_solver", "midpoint", "fireflow", "rf_solver_3")
 PLOTS = ("analytic_trajectories_equal_nfe.png", "analytic_round_trip_vs_nfe.png", "analytic_error_vs_nfe.png",
          "host_round_trip_vs_nfe.png")
@@ -98,14 +101,25 @@ def render(doc):
     return "\n".join(lines)
 
 
+def _fill(text, start, end, body):
+    i, j = text.index(start), text.index(end)
+    return text[: i + len(start)] + "\n" + body + "\n" + text[j:]
+
+
 def main(argv=None):
     argv = argv if argv is not None else sys.argv[1:]
-    path = pathlib.Path(argv[0] if argv else ROOT / "results" / "bench.json")
-    doc = json.loads(path.read_text())
+    paths = [pathlib.Path(a) for a in argv] or [ROOT / "results" / "bench.json"]
+    docs = [json.loads(p.read_text()) for p in paths]
+    path, doc = paths[0], docs[0]  # further files: `families` sections from other ComfyUI hosts
     readme = ROOT / "README.md"
     text = readme.read_text()
-    i, j = text.index(START), text.index(END)
-    readme.write_text(text[: i + len(START)] + "\n" + render(doc) + "\n" + text[j:])
+    if "analytic" in doc:
+        text = _fill(text, START, END, render(doc))
+    hosts = {d["versions"].get("comfyui", "?"): d["families"] for d in docs if "families" in d}
+    if hosts:
+        from . import families
+        text = _fill(text, FAMILIES_START, FAMILIES_END, "\n".join(families.render(hosts)))
+    readme.write_text(text)
     for p in PLOTS:
         if (path.parent / p).exists():
             shutil.copy(path.parent / p, ROOT / "docs" / p)

@@ -70,13 +70,15 @@ class FireFlowInverter:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("MODEL", {"tooltip": "A rectified-flow model (FLUX-dev or FLUX-schnell)."}),
+                "model": ("MODEL", {"tooltip": "A rectified-flow model: FLUX.1 / FLUX.2, Chroma, Qwen-Image, SD3.5, "
+                                    "Lumina 2 / Z-Image, HiDream, HunyuanImage 2.1 (README: model families)."}),
                 "conditioning": ("CONDITIONING", {"tooltip": "The source prompt: a description of the input image."}),
                 "latent": ("LATENT", {"tooltip": "The image latent to invert (VAEEncode output)."}),
                 "steps": ("INT", {"default": 8, "min": 1, "max": 1000, "tooltip": STEPS_TIP}),
                 "solver": (SOLVER_NAMES, {"default": "fireflow", "tooltip": SOLVER_TIP}),
                 "guidance": ("FLOAT", {"default": 1.0, "min": -1.0, "max": 100.0, "step": 0.1,
-                                       "tooltip": "FLUX guidance during inversion. The reference inverts with 1. "
+                                       "tooltip": "Distilled guidance during inversion (FLUX.1 / FLUX.2 dev; CFG "
+                                                  "families ignore it). The reference inverts with 1. "
                                                   "-1 keeps the conditioning's own value (FluxGuidance)."}),
             },
             "optional": {
@@ -177,7 +179,8 @@ class FireFlowSampler:
                 "conditioning": ("CONDITIONING", {"tooltip": "The target prompt (the source prompt to reconstruct)."}),
                 "latent": ("LATENT", {"tooltip": "The starting noise: the Inverter's inverted_latent."}),
                 "guidance": ("FLOAT", {"default": 2.0, "min": -1.0, "max": 100.0, "step": 0.1,
-                                       "tooltip": "FLUX guidance for the edit. The reference edits with 2 (2.5-3 for "
+                                       "tooltip": "Distilled guidance for the edit (FLUX.1 / FLUX.2 dev; CFG families "
+                                                  "use cfg). The reference edits with 2 (2.5-3 for "
                                                   "some stylisations) and reconstructs with 1. -1 keeps the "
                                                   "conditioning's own value (FluxGuidance)."}),
             },

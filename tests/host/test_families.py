@@ -202,3 +202,42 @@ def test_cfg_without_negative_is_refused_before_work():
     c = CASES["sd3"]
     with pytest.raises(ValueError, match="cfg 3 needs a negative conditioning"):
         invert(fixtures.tiny_sd3(0), c.cond(1, c.T), c.latent(), cfg=3.0)
+
+
+# --- prompts of another length, references that differ, inversions of another family --------------------------------
+
+@pytest.mark.parametrize("name", ["qwen_image", "chroma", "hidream", "lumina2"])
+def test_target_prompt_of_another_length_gets_the_image_tokens_only(name):
+    """With text_tokens auto and a longer target prompt, the recorded image tokens land where the target's image tokens
+    are in its own (longer) sequence; the text stays the target's."""
+    c = CASES[name]
+    base, spy = with_spy(ff.build(name))
+    inv, rec = invert(base, with_refs(c, c.cond(1)), c.latent(), cache())
+    spy.seen.clear()
+    extra = 4 * (3 if name == "hidream" else 1)  # HiDream's text is T5 + two Llama slices of the prompt's length
+    _, summary = edit(patch(base, rec), inv, rec, with_refs(c, c.cond(2, c.tokens + 4)), cfg=1.0)
+    assert "text tokens kept (the prompts have other lengths)" in summary
+    longer = Case(name, T=c.T + extra, L=c.L, R=c.R, P=c.P, text_first=c.text_first, blocks=c.blocks)
+    for kind, index, n in c.blocks:
+        got = spy.bhsd(("sample", 0, MID, n))
+        assert got.shape[2] == longer.T + c.L + c.P + c.R
+        assert torch.equal(got[:, :, image_slice(longer)], rec.features.get(*SOURCE, kind, index)["v"][:, :, -c.L:])
+
+
+def test_qwen_image_edit_with_another_reference_is_refused_before_work():
+    c = CASES["qwen_image"]
+    base = ff.build("qwen_image")
+    inv, rec = invert(base, with_refs(c, c.cond(1)), c.latent(), cache())
+    other = [[t, {**d, "reference_latents": [ff.latent("qwen_image", seed=8)]}] for t, d in c.cond(2)]
+    model, calls = counting_clone(patch(base, rec))
+    with pytest.raises(ValueError, match="reference latents .* differ"):
+        edit(model, inv, rec, other, cfg=1.0)
+    assert calls == []
+
+
+def test_inversion_of_another_family_is_refused_before_work():
+    c = CASES["chroma"]
+    inv, rec = invert(ff.build("chroma"), c.cond(1), c.latent(), cache())
+    for other, name in (("flux_fill", "FLUX.1"), ("lumina2", "Lumina 2 / Z-Image")):
+        with pytest.raises(ValueError, match=f"recorded with a Chroma model; this model is {name}"):
+            patch(ff.build(other), rec)
