@@ -64,10 +64,13 @@ def require_flow_model(model_patcher, node="FireFlow"):
     if not is_rectified_flow(model_patcher):
         ms = model_patcher.get_model_object("model_sampling")
         kind = next((c.__name__ for c in type(ms).__mro__ if c.__module__ == comfy.model_sampling.__name__
-                     and c.__name__ in ("EPS", "V_PREDICTION", "EDM", "X0", "IMG_TO_IMG") + NOT_VELOCITY),
-                    type(ms).__name__)
+                     and c.__name__ in ("EPS", "V_PREDICTION", "EDM", "X0", "IMG_TO_IMG", "COSMOS_RFLOW")
+                     + NOT_VELOCITY), type(ms).__name__)
         why = (" (an image-to-image flow, not a velocity from noise to data, so it cannot be inverted)"
-               if kind in NOT_VELOCITY else "")
+               if kind in NOT_VELOCITY else
+               " in the form FireFlow needs (Cosmos-Predict2 is a rectified flow, but ComfyUI runs it in EDM's "
+               "parametrisation, sigma = t / (1 - t), which this pack does not convert)" if kind == "COSMOS_RFLOW"
+               else "")
         raise ValueError(
             f"{node}: the model ({model_family(model_patcher)}, {kind} prediction) is not a rectified flow{why}. "
             "FireFlow inverts rectified-flow models such as FLUX, SD3, Qwen-Image; load one of those instead.")

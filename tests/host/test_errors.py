@@ -51,6 +51,18 @@ def test_epsilon_model_is_refused(node, tiny):
     assert "not a rectified flow" in str(e.value) and "FLUX" in str(e.value)
 
 
+def test_cosmos_parametrisation_is_refused_with_the_reason(node, tiny):
+    """Cosmos-Predict2's model_sampling (as model_base builds it for ModelType.FLOW_COSMOS) is a rectified flow in EDM's
+    parametrisation: refused, saying so, rather than called 'not a flow'."""
+    import comfy.model_base as mb
+    cosmos = tiny.clone()
+    cosmos.add_object_patch("model_sampling", mb.model_sampling(tiny.model.model_config, mb.ModelType.FLOW_COSMOS))
+    model, calls = counting_clone(cosmos)
+    with pytest.raises(ValueError, match="Cosmos-Predict2 is a rectified flow, but ComfyUI runs it in EDM's"):
+        invert(node, model)
+    assert calls == []
+
+
 def test_sampler_refuses_latent_of_another_shape(node, tiny):
     with torch.inference_mode():
         _, rec = invert(node, tiny)["result"]
