@@ -160,19 +160,28 @@ def test_edit_replaces_exactly_the_target_tokens(case):
 
 # --- CFG passes (SD3 runs with CFG) ----------------------------------------------------------------------------------
 
-def test_cfg_edit_injects_both_branches_from_a_cfg1_inversion():
-    c = CASES["sd3"]
-    base, spy = with_spy(fixtures.tiny_sd3(0))
-    inv, rec = invert(base, c.cond(1, c.T), c.latent(), cache(text="image_only"))
+@pytest.mark.parametrize("name, cfg, negative_tokens", [("sd3", "4.5", 3), ("qwen_image", "4", 3), ("lumina2", "4", 3),
+                                                        ("hidream", "5", 3), ("lumina2", "4", 7)])
+def test_cfg_edit_injects_both_branches_from_a_cfg1_inversion(name, cfg, negative_tokens):
+    """Negative prompts of another length run as a second forward, of the same length batched with the prompt
+    (cond_or_uncond [1, 0]); either way each branch's own image tokens receive the cfg-1 recording."""
+    c = CASES[name]
+    base, spy = with_spy(c.build())
+    inv, rec = invert(base, with_refs(c, c.cond(1)), c.latent(), cache(text="image_only"))
     assert rec.features.plan.branches == (0,) and rec.cfg == 1.0
     spy.seen.clear()
-    negative = c.cond(9, 3)
-    _, summary = edit(patch(base, rec), inv, rec, c.cond(2, c.T), negative=negative)  # cfg -1: SD3's usual 4.5
-    assert "x 2 CFG branches (cfg 4.5)" in summary and "5 evaluations" in summary
-    stored = rec.features.get(*SOURCE, DOUBLE, 0)["v"]
-    for branch, text in ((0, c.T), (1, 3)):  # each branch has its own prompt length; the image is at [T, T + L)
-        got = spy.branch(("sample", 0, MID, 0), branch)
-        assert got.shape[2] == text + c.L and torch.equal(got[:, :, text:text + c.L], stored)
+    negative = with_refs(c, c.cond(9, negative_tokens))
+    _, summary = edit(patch(base, rec), inv, rec, with_refs(c, c.cond(2)), negative=negative)  # cfg -1: family's own
+    assert f"x 2 CFG branches (cfg {cfg})" in summary and "5 evaluations" in summary
+    scale = 3 if name == "hidream" else 1  # HiDream's text: T5 and two Llama slices of the prompt's length
+    for kind, index, n in c.blocks:
+        stored = rec.features.get(*SOURCE, kind, index)["v"]
+        for branch, tokens in ((0, c.tokens), (1, negative_tokens)):
+            b = Case(name, T=scale * tokens, L=c.L, R=c.R, text_first=c.text_first, blocks=c.blocks)
+            got = spy.branch(("sample", 0, MID, n), branch)
+            assert got.shape[2] == b.T + c.L + c.R and torch.equal(got[:, :, image_slice(b)], stored)
+    forwards = spy.forwards(("sample", 0, MID, c.blocks[0][2]))
+    assert forwards == ([(1, 0)] if negative_tokens == c.tokens else [(0,), (1,)])
 
 
 def test_cfg_inversion_records_each_branch_and_refuses_an_edit_without_cfg():
@@ -241,3 +250,27 @@ def test_inversion_of_another_family_is_refused_before_work():
     for other, name in (("flux_fill", "FLUX.1"), ("lumina2", "Lumina 2 / Z-Image")):
         with pytest.raises(ValueError, match=f"recorded with a Chroma model; this model is {name}"):
             patch(ff.build(other), rec)
+
+
+def test_numbered_calls_restart_after_an_interrupted_forward():
+    """Lumina 2's calls are numbered per forward: a run cancelled in the middle of a forward (here: an exception from an
+    attention override further down the chain) must not shift the numbering of the next run on the same patched model."""
+    c = CASES["lumina2"]
+    model = c.build()
+    inv, rec = invert(model, c.cond(1), c.latent(), cache())
+    clean, _ = edit(patch(model, rec), inv, rec, c.cond(2), cfg=1.0)
+
+    calls = [0]
+
+    def cancel_once(func, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 3:  # inside the first forward, after two of its six calls
+            raise InterruptedError("cancelled")
+        return func(*args, **kwargs)
+    flaky = model.clone()
+    flaky.model_options.setdefault("transformer_options", {})["optimized_attention_override"] = cancel_once
+    patched = patch(flaky, rec)
+    with pytest.raises(InterruptedError):
+        edit(patched, inv, rec, c.cond(2), cfg=1.0)
+    again, summary = edit(patched, inv, rec, c.cond(2), cfg=1.0)
+    assert torch.equal(again, clean) and "injected 2 block calls" in summary
