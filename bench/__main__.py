@@ -9,7 +9,7 @@ import time
 
 import torch
 
-SECTIONS = ("analytic", "host", "editing", "families", "gpu")
+SECTIONS = ("analytic", "host", "editing", "families", "quality", "gpu")
 
 
 def _pack_version():
@@ -19,9 +19,12 @@ def _pack_version():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("only", nargs="?", help="one section to run (`python -m bench quality`), as --sections")
     ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     ap.add_argument("--out", default="results", help="folder for the JSON copy and the plots")
     a = ap.parse_args(argv)
+    if a.only:
+        a.sections = a.only
     out_dir = pathlib.Path(a.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -44,6 +47,10 @@ def main(argv=None):
         elif section == "families":
             from . import families, host
             doc["families"] = families.run(host.boot().PACK)
+        elif section == "quality":
+            from . import host, quality
+            host.boot()
+            doc["quality"] = quality.run(out_dir)
         elif section == "gpu":
             from . import gpu, host
             doc["gpu"] = gpu.run(host.boot())
@@ -52,7 +59,7 @@ def main(argv=None):
         else:
             sys.exit(f"unknown section {section!r}; choose from {SECTIONS}")
         doc.setdefault("seconds", {})[section] = round(time.perf_counter() - start, 2)
-    if "host" in doc or "families" in doc:
+    if "host" in doc or "families" in doc or "quality" in doc:
         sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
         import host_env
         doc["versions"]["comfyui"] = (host_env.comfy_dir() / "comfyui_version.py").read_text().split('"')[1]

@@ -12,6 +12,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 FAMILIES_START, FAMILIES_END = "<!-- families:start -->", "<!-- families:end -->"
+QUALITY_START, QUALITY_END = "<!-- quality:start -->", "<!-- quality:end -->"
 SOLVERS = ("euler", "rf_solver", "midpoint", "fireflow", "rf_solver_3")
 PLOTS = ("analytic_trajectories_equal_nfe.png", "analytic_round_trip_vs_nfe.png", "analytic_error_vs_nfe.png",
          "host_round_trip_vs_nfe.png")
@@ -119,6 +120,14 @@ def main(argv=None):
     if hosts:
         from . import families
         text = _fill(text, FAMILIES_START, FAMILIES_END, "\n".join(families.render(hosts)))
+    quality = next((d["quality"] for d in docs if "quality" in d), None)
+    if quality is not None:
+        from . import quality as q
+        text = _fill(text, QUALITY_START, QUALITY_END, "\n".join(q.render(quality)))
+        for p in ("quality_grid.png", "quality_tradeoff.png"):
+            src = next((pp.parent / p for pp, d in zip(paths, docs) if "quality" in d), None)
+            if src is not None and src.exists():
+                shutil.copy(src, ROOT / "docs" / p)
     readme.write_text(text)
     for p in PLOTS:
         if (path.parent / p).exists():

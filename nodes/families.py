@@ -76,9 +76,13 @@ class Family:
         raise ValueError(f"FireFlow: cannot tell the attention width of this {self.name} model")
 
     def resolve(self, dm):
-        """This adapter with what only the loaded model knows: padding multiple, host-dependent token order."""
+        """This adapter with what only the loaded model knows: patch size, padding multiple, host-dependent order."""
         import dataclasses
         changes = {}
+        patch = getattr(dm, "patch_size", None)  # the model's own patch size wins over the family's usual one
+        patch = patch[-1] if isinstance(patch, (list, tuple)) and patch else patch
+        if isinstance(patch, int) and patch > 0 and patch != self.patch:
+            changes["patch"] = patch
         pad = getattr(dm, "pad_tokens_multiple", None)
         if pad:
             changes.update(padding=int(pad), text_exact=False)

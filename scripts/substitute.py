@@ -106,3 +106,29 @@ def substitute(api):
                 if inputs[key] not in ("all", "none", "", "0"):
                     inputs[key] = "all"
     return out
+
+
+def substitute_toy(api, captions, seed=0):
+    """A copy of a FLUX.1 workflow that runs on the toy shapes FLUX (scripts/toy_model.py): prompts become toy captions
+    through `captions` ({workflow prompt: caption}), the source photo a toy scene painted from the source caption."""
+    out = copy.deepcopy(api)
+    source = None
+    for nid, node in list(out.items()):
+        kind, inputs, meta = node["class_type"], node["inputs"], node.get("_meta", {})
+        if kind == "UNETLoader":
+            out[nid] = {"class_type": "FFToyModel", "_meta": meta, "inputs": {}}
+        elif kind in CLIP_LOADERS or kind == "VAELoader":
+            del out[nid]
+        elif kind == "CLIPTextEncode":
+            out[nid] = {"class_type": "FFToyText", "_meta": meta, "inputs": {"text": captions[inputs["text"]]}}
+            if meta.get("title", "").startswith("Source"):
+                source = captions[inputs["text"]]
+        elif kind == "VAEEncode":
+            out[nid] = {"class_type": "FFToyEncode", "_meta": meta, "inputs": {"pixels": inputs["pixels"]}}
+        elif kind == "VAEDecode":
+            out[nid] = {"class_type": "FFToyDecode", "_meta": meta, "inputs": {"samples": inputs["samples"]}}
+    for nid, node in out.items():
+        if node["class_type"] == "LoadImage":
+            out[nid] = {"class_type": "FFToyScene", "_meta": node.get("_meta", {}),
+                        "inputs": {"text": source, "seed": seed}}
+    return out

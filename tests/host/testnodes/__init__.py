@@ -163,3 +163,86 @@ class FFTestLatentImage:
 
 NODE_CLASS_MAPPINGS.update(FFTestTinyFamily=FFTestTinyFamily, FFTestFamilyConditioning=FFTestFamilyConditioning,
                            FFTestFamilyLatent=FFTestFamilyLatent, FFTestLatentImage=FFTestLatentImage)
+
+
+class FFToyModel:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "load"
+    RETURN_TYPES = ("MODEL",)
+    DESCRIPTION = "The tiny FLUX trained on the toy shapes task (scripts/toy_model.py; trained on first use)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    def load(self):
+        import toy_model
+        return (toy_model.load(),)
+
+
+class FFToyText:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "encode"
+    RETURN_TYPES = ("CONDITIONING",)
+    DESCRIPTION = "The toy task's text encoder (fixed vocabulary: 'a red circle on a black background', ...)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"text": ("STRING", {"default": "a red circle"})}}
+
+    def encode(self, text):
+        import toy_shapes
+        tokens, pooled = toy_shapes.encode_text([text])
+        return ([[tokens, {"pooled_output": pooled, "guidance": 1.0}]],)
+
+
+class FFToyScene:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "paint"
+    RETURN_TYPES = ("IMAGE",)
+    DESCRIPTION = "A toy scene painted from its caption (position and size from the seed): the 'photo' to edit."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"text": ("STRING", {"default": "a red circle"}),
+                             "seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31})}}
+
+    def paint(self, text, seed):
+        import toy_shapes
+        return (toy_shapes.to_comfy_image(toy_shapes.render(toy_shapes.scene_of(text, seed))[None]),)
+
+
+class FFToyEncode:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "encode"
+    RETURN_TYPES = ("LATENT",)
+    DESCRIPTION = "The toy task's exact pixel projection (stands in for VAEEncode)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"pixels": ("IMAGE",)}}
+
+    def encode(self, pixels):
+        import toy_model
+        import toy_shapes
+        return ({"samples": toy_model.from_model_space(toy_shapes.to_latent(toy_shapes.from_comfy_image(pixels)))},)
+
+
+class FFToyDecode:
+    CATEGORY = "FireFlow/testing"
+    FUNCTION = "decode"
+    RETURN_TYPES = ("IMAGE",)
+    DESCRIPTION = "Inverse of FFToyEncode (stands in for VAEDecode)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"samples": ("LATENT",)}}
+
+    def decode(self, samples):
+        import toy_model
+        import toy_shapes
+        return (toy_shapes.to_comfy_image(toy_shapes.from_latent(toy_model.to_model_space(samples["samples"]))),)
+
+
+NODE_CLASS_MAPPINGS.update(FFToyModel=FFToyModel, FFToyText=FFToyText, FFToyScene=FFToyScene,
+                           FFToyEncode=FFToyEncode, FFToyDecode=FFToyDecode)

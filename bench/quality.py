@@ -1,0 +1,240 @@
+"""`python -m bench quality`: the papers' editing tables in miniature, on the toy shapes FLUX (issue 12).
+
+A fixed seeded set of edit pairs (a third each: colour, shape, background change), every method run as one batch
+through the pack's own nodes (Inverter, V-Injection Patch, Sampler) on the trained toy model; images are read by the
+task's pixel classifier (scripts/toy_shapes.py), never by eye.
+
+Per method: edit success (the classifier reads the target's colour and shape; for background edits also the target
+background outside the object), structure (IoU of the edited object's mask with the source's, centroid shift in
+pixels), background PSNR outside both objects (colour and shape edits), reconstruction PSNR (the same inversion
+sampled back with the source prompt, no injection), model evaluations (inversion + edit) and wall time per pair.
+Inversion runs at CFG 1 with the source caption (the papers' setting); the edit at the toy model's CFG with the empty
+caption as the negative, so an edit costs its inversion's evaluations plus twice the edit's (both CFG branches).
+"""
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+PAIRS, SEED = 120, 0
+
+
+@dataclass(frozen=True)
+class Method:
+    solver: str
+    steps: int
+    inject: int = 1  # editing steps that receive features (0: none recorded)
+    single: str = "all"
+    double: str = "none"
+    features: tuple = ("v",)
+    modes: dict = field(default_factory=lambda: {"v": "replace"})
+    note: str = ""
+
+
+METHODS = {
+    "FireFlow 8, V injection": Method("fireflow", 8),
+    "FireFlow 8, no injection": Method("fireflow", 8, inject=0),
+    "RF-Solver 15, RF-Edit (V, late blocks, 5 steps)": Method("rf_solver", 15, inject=5, single="2-3"),
+    "Euler 9 (equal NFE), V injection": Method("euler", 9),
+    "Euler 28+28, V injection": Method("euler", 28),
+    "FireFlow 8, inject 2 steps": Method("fireflow", 8, inject=2),
+    "FireFlow 8, inject 4 steps": Method("fireflow", 8, inject=4),
+    "FireFlow 8, V in double + single blocks": Method("fireflow", 8, double="all"),
+    "FireFlow 8, add_q": Method("fireflow", 8, features=("q",), modes={"q": "add", "v": "keep"}),
+    "FireFlow 8, replace_k": Method("fireflow", 8, features=("k",), modes={"k": "replace", "v": "keep"}),
+}
+
+
+def edit_pairs(n=PAIRS, seed=SEED):
+    import toy_shapes as toy
+    rng = random.Random(seed)
+    kinds = ("colour", "shape", "background")
+    out = []
+    for i in range(n):
+        s = toy.sample(rng)
+        out.append((s, toy.edit_of(s, kinds[i % 3], rng), kinds[i % 3]))
+    return out
+
+
+def _node(name):
+    import nodes as comfy_nodes
+    return comfy_nodes.NODE_CLASS_MAPPINGS[name]()
+
+
+def _cond(captions):
+    import toy_shapes as toy
+    tokens, pooled = toy.encode_text(captions)
+    return [[tokens, {"pooled_output": pooled, "guidance": 1.0}]]
+
+
+def _evals(summary):
+    """Model evaluations in a node summary, both CFG branches counted ("9 evaluations x 2 CFG branches": 18)."""
+    n = int(summary.split(" evaluations")[0].split()[-1])
+    return 2 * n if " evaluations x 2 CFG branches" in summary else n
+
+
+def run_method(model, m: Method, sources, targets):
+    """(edited images, reconstructed images, NFE per pair, seconds per pair) for one method on the whole batch."""
+    import toy_model
+    import toy_shapes as toy
+    imgs = torch.stack([toy.render(s) for s in sources])
+    lat = {"samples": toy_model.from_model_space(toy.to_latent(imgs))}
+    src, tgt = _cond([toy.caption(s) for s in sources]), _cond([toy.caption(t) for t in targets])
+    spec = None
+    if m.inject:
+        f = set(m.features)
+        spec = _node("FireFlowFeatureCache").make("v" in f, "q" in f, "k" in f, m.single, m.double, m.inject,
+                                                  "reference", "auto", "auto", "model", max_cache_gb=64.0)[0]
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = _node("FireFlowInverter").invert(model, src, lat, m.steps, m.solver, 1.0, feature_cache=spec)
+        inv, rec = out["result"]
+        nfe = _evals(out["ui"]["text"][0])
+        edit_model = model
+        if m.inject:
+            modes = {"v": "keep", "q": "keep", "k": "keep", **m.modes}
+            edit_model = _node("FireFlowVInjection").patch(model, rec, -1, modes["v"], modes["q"], modes["k"],
+                                                           1.0, 1.0, 1.0)["result"][0]
+        r = _node("FireFlowSampler").sample(edit_model, tgt, inv, 2.0, inversion=rec, cfg=toy_model.CFG,
+                                            negative=_cond([""] * len(targets)))
+        nfe += _evals(r["ui"]["text"][0])
+        seconds = time.perf_counter() - start
+        back = _node("FireFlowSampler").sample(model, src, inv, 1.0, inversion=rec)
+    dec = lambda x: toy.from_latent(toy_model.to_model_space(x["result"][0]["samples"]))  # noqa: E731
+    return dec(r), dec(back), nfe, seconds / len(sources)
+
+
+def _psnr(a, b, mask=None):
+    d = (a - b) ** 2
+    if mask is not None:
+        d = d[:, mask]
+    mse = float(d.mean()) if d.numel() else 0.0
+    return 99.0 if mse == 0 else 10 * torch.log10(torch.tensor(4.0 / mse)).item()  # peak-to-peak 2 in [-1, 1]
+
+
+def score(source, target, kind, edited, recon):
+    """Scores of one edit pair (images [3, H, W] in [-1, 1])."""
+    import toy_shapes as toy
+    src_img = toy.render(source)
+    src_mask = toy.object_mask(source)
+    read = toy.classify(edited, target.bg)
+    ok = read.colour == target.colour and read.shape == target.shape
+    if kind == "background":
+        want = toy.render(target)
+        outside = ~(src_mask | read.mask)
+        ok = ok and float((edited - want)[:, outside].abs().mean()) < 0.25
+    cs, ce = toy.centroid(src_mask), toy.centroid(read.mask)
+    keep = ~(src_mask | read.mask)
+    return {"success": ok, "iou": toy.iou(src_mask, read.mask),
+            "centroid_shift": float(((cs[0] - ce[0]) ** 2 + (cs[1] - ce[1]) ** 2) ** 0.5) if read.mask.any() else None,
+            "background_psnr": _psnr(edited, src_img, keep) if kind != "background" else None,
+            "reconstruction_psnr": _psnr(recon, src_img)}
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def run(out_dir, n=PAIRS, methods=None, grid_pairs=6):
+    import toy_model
+    model = toy_model.load()
+    pairs = edit_pairs(n)
+    sources, targets = [p[0] for p in pairs], [p[1] for p in pairs]
+    gate = toy_model.gate(model)
+    results, images = {}, {}
+    for name, m in (methods or METHODS).items():
+        edited, recon, nfe, sec = run_method(model, m, sources, targets)
+        rows = [score(s, t, k, e, r) for (s, t, k), e, r in zip(pairs, edited, recon)]
+        by_kind = {k: [r for r, (_, _, kk) in zip(rows, pairs) if kk == k] for k in ("colour", "shape", "background")}
+        results[name] = {
+            "solver": m.solver, "steps": m.steps, "inject_steps": m.inject, "nfe": nfe, "seconds_per_pair": sec,
+            "success": _mean([r["success"] for r in rows]),
+            "success_by_kind": {k: _mean([r["success"] for r in v]) for k, v in by_kind.items()},
+            "iou": _mean([r["iou"] for r in rows]),
+            "iou_colour_edits": _mean([r["iou"] for r in by_kind["colour"]]),
+            "centroid_shift_px": _mean([r["centroid_shift"] for r in rows]),
+            "background_psnr": _mean([r["background_psnr"] for r in rows]),
+            "reconstruction_psnr": _mean([r["reconstruction_psnr"] for r in rows]),
+            "per_pair": rows}
+        images[name] = edited[:grid_pairs]
+    doc = {"pairs": n, "seed": SEED, "kinds": "colour, shape, background (a third each)", "gate": gate,
+           "model": {"config": toy_model.CONFIG, "train_steps": toy_model.STEPS}, "methods": results}
+    _grid(out_dir, sources[:grid_pairs], targets[:grid_pairs], images)
+    _plot(out_dir, results)
+    return doc
+
+
+def _grid(out_dir, sources, targets, images, scale=4):
+    """docs-ready image grid: one row per pair, columns source | each method."""
+    import numpy as np
+    from PIL import Image
+    import toy_shapes as toy
+    cols = [torch.stack([toy.render(s) for s in sources])] + list(images.values())
+    rows = []
+    for i in range(len(sources)):
+        row = torch.cat([c[i] for c in cols], dim=2)
+        rows.append(torch.nn.functional.pad(row, (0, 0, 0, 2), value=1.0))
+    grid = ((torch.cat(rows, dim=1).clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(np.ascontiguousarray(grid)).resize((grid.shape[1] * scale, grid.shape[0] * scale),
+                                                       Image.NEAREST).save(out_dir / "quality_grid.png")
+    (out_dir / "quality_grid.txt").write_text("columns: source, " + ", ".join(images) + "\nrows (target captions): "
+                                              + "; ".join(toy.caption(t) for t in targets) + "\n")
+
+
+def _plot(out_dir, results):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, r in results.items():
+        ax.scatter(r["iou_colour_edits"], r["success"], s=20 + r["nfe"])
+        ax.annotate(name, (r["iou_colour_edits"], r["success"]), fontsize=6)
+    ax.set_xlabel("structure kept: mask IoU, colour edits")
+    ax.set_ylabel("edit success")
+    ax.set_title("toy shapes FLUX: editability vs structure (marker size ~ NFE)")
+    fig.tight_layout()
+    fig.savefig(out_dir / "quality_tradeoff.png", dpi=120)
+    plt.close(fig)
+
+
+def render(doc):
+    """README lines: the method table, and which of the papers' claims this toy reproduces (computed, not written)."""
+    m = doc["methods"]
+    g = doc["gate"]
+    lines = [f"{doc['pairs']} seeded edit pairs ({doc['kinds']}) on the toy shapes FLUX (gate: {g['both'] * 100:.0f} % "
+             f"of {g['n']} seeded captions generated with the right colour and shape). Success: the classifier reads "
+             "the target; IoU: the edited object's mask vs the source's (colour edits, where the shape should stay); "
+             "background PSNR outside both objects (colour and shape edits); reconstruction: the same inversion "
+             "sampled back with the source prompt.", "",
+             "| method | NFE | success (colour / shape / background) | IoU, colour edits | centroid shift px | "
+             "background PSNR dB | reconstruction PSNR dB | ms per pair |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in m.items():
+        k = r["success_by_kind"]
+        lines.append(f"| {name} | {r['nfe']} | {r['success']:.2f} ({k['colour']:.2f} / {k['shape']:.2f} / "
+                     f"{k['background']:.2f}) | {r['iou_colour_edits']:.2f} | {r['centroid_shift_px']:.2f} | "
+                     f"{r['background_psnr']:.1f} | {r['reconstruction_psnr']:.1f} | {r['seconds_per_pair'] * 1000:.0f} |")
+    ff, none = m["FireFlow 8, V injection"], m["FireFlow 8, no injection"]
+    eu9, eu28, rf = m["Euler 9 (equal NFE), V injection"], m["Euler 28+28, V injection"], \
+        m["RF-Solver 15, RF-Edit (V, late blocks, 5 steps)"]
+
+    def verdict(ok):
+        return "reproduced" if ok else "not reproduced"
+    lines += ["", "Claims, checked on these numbers:", "",
+              f"- V injection keeps the source's structure (FireFlow): IoU {ff['iou_colour_edits']:.2f} with vs "
+              f"{none['iou_colour_edits']:.2f} without, background {ff['background_psnr']:.1f} vs "
+              f"{none['background_psnr']:.1f} dB: {verdict(ff['iou_colour_edits'] > none['iou_colour_edits'])}.",
+              f"- FireFlow at {ff['nfe']} evaluations edits as well as Euler at {eu28['nfe']}: success "
+              f"{ff['success']:.2f} vs {eu28['success']:.2f}, IoU {ff['iou_colour_edits']:.2f} vs "
+              f"{eu28['iou_colour_edits']:.2f}, reconstruction {ff['reconstruction_psnr']:.1f} vs "
+              f"{eu28['reconstruction_psnr']:.1f} dB: "
+              f"{verdict(ff['success'] >= eu28['success'] - 0.05 and ff['iou_colour_edits'] >= eu28['iou_colour_edits'] - 0.05)}.",
+              f"- At equal NFE FireFlow reconstructs better than Euler: {ff['reconstruction_psnr']:.1f} vs "
+              f"{eu9['reconstruction_psnr']:.1f} dB: {verdict(ff['reconstruction_psnr'] > eu9['reconstruction_psnr'])}.",
+              f"- FireFlow matches RF-Edit (RF-Solver, {rf['nfe']} evaluations) at fewer evaluations: success "
+              f"{ff['success']:.2f} vs {rf['success']:.2f}, IoU {ff['iou_colour_edits']:.2f} vs "
+              f"{rf['iou_colour_edits']:.2f}: "
+              f"{verdict(ff['success'] >= rf['success'] - 0.05 and ff['iou_colour_edits'] >= rf['iou_colour_edits'] - 0.05)}."]
+    return lines
