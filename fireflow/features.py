@@ -55,6 +55,7 @@ class CacheSpec:
     double_blocks: str = ""
     inject_steps: int = 1
     calls: str = "reference"
+    inject_until_sigma: float = 0.0  # > 0: inject the editing steps that start at sigma >= this (set per grid)
     text_tokens: str = "auto"
     device: str = "auto"
     dtype: str = "model"
@@ -70,8 +71,22 @@ class CacheSpec:
                 raise ChoiceError(name, value, allowed)
         if int(self.inject_steps) < 1:
             raise SettingError("inject_steps", self.inject_steps, "must be at least 1 to record anything")
+        if not (0 <= float(self.inject_until_sigma) < 1):
+            raise SettingError("inject_until_sigma", self.inject_until_sigma, "must be in [0, 1); 0 uses inject_steps")
         if not (0 < float(self.max_gb) < float("inf")):
             raise SettingError("max_gb", self.max_gb, "must be a positive number")
+
+    def for_grid(self, sigmas):
+        """This spec with inject_steps set from inject_until_sigma on a descending grid (t_0 = 1 > ... > t_N = 0):
+        the editing steps that start at sigma >= inject_until_sigma. Unchanged when inject_until_sigma is 0."""
+        s = float(self.inject_until_sigma)
+        if s <= 0:
+            return self
+        n = sum(1 for t in list(sigmas)[:-1] if float(t) >= s)
+        if n == 0:
+            raise SettingError("inject_until_sigma", s, f"is above every editing step of this grid (its first sigma is "
+                                                        f"{float(sigmas[0]):.4g}): lower it")
+        return dataclasses.replace(self, inject_steps=n)
 
     def check_budget(self, block_counts, steps, solver, geometry, model_dtype, branches=(0,)):
         """Plan and estimate (bytes); raise BudgetError before recording when over max_gb, with settings that fit.

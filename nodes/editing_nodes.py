@@ -67,6 +67,11 @@ class FireFlowFeatureCache:
             "dtype": (tuple(STORAGE_DTYPES), {"default": "model", "tooltip": "Storage precision: model (as computed), "
                       "fp16, bf16, or fp8 (half the bytes of bf16, per-tensor scale)."}),
         }, "optional": {
+            "inject_until_sigma": ("FLOAT", {**ADVANCED, "default": 0.0, "min": 0.0, "max": 0.999, "step": 0.01,
+                                             "tooltip": "0: use inject_steps. Otherwise inject the editing steps "
+                                             "that start at a noise level sigma >= this value, whatever the grid: "
+                                             "a model with a large shift (Wan, SD3) spends more steps at high sigma, "
+                                             "so 'the first k steps' means something else per model."}),
             "max_cache_gb": ("FLOAT", {**ADVANCED, "default": 8.0, "min": 0.001, "max": 1024.0, "step": 0.5,
                                        "tooltip":
                              "Refuse to record more than this many GiB (checked before the inversion starts; the "
@@ -74,14 +79,14 @@ class FireFlowFeatureCache:
         }}
 
     def make(self, record_v, record_q, record_k, single_blocks, double_blocks, inject_steps, calls, text_tokens,
-             device, dtype, max_cache_gb=8.0):
+             device, dtype, max_cache_gb=8.0, inject_until_sigma=0.0):
         features = tuple(f for f, on in (("q", record_q), ("k", record_k), ("v", record_v)) if on)
         if not features:
             raise ValueError("Attention Feature Cache: record at least one of V, Q, K")
         with node_errors("Attention Feature Cache"):
             return (CacheSpec(features=features, single_blocks=single_blocks, double_blocks=double_blocks,
                               inject_steps=inject_steps, calls=calls, text_tokens=text_tokens, device=device,
-                              dtype=dtype, max_gb=max_cache_gb),)
+                              dtype=dtype, max_gb=max_cache_gb, inject_until_sigma=inject_until_sigma),)
 
 
 class FireFlowVInjection:

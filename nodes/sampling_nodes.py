@@ -8,7 +8,7 @@ import comfy.model_management
 from ..fireflow.features import CacheSpec, FeatureStore
 from ..fireflow.record import InversionRecord, tensor_fingerprint
 from ..fireflow.schedules import inversion_grid
-from ..fireflow.solvers import SOLVER_NAMES, SOLVERS
+from ..fireflow.solvers import FIRST, SOLVER_NAMES, SOLVERS
 from .attention import InjectionGuard, RecordingGuard, family_blocks, install, recorder
 from .checks import add_guard, check_feature_conditioning, guards
 from .families import family_of
@@ -148,6 +148,8 @@ class FireFlowInverter:
         if not isinstance(spec, CacheSpec):
             raise ValueError(f"{node}: feature_cache must come from an Attention Feature Cache node")
         spec = fam.with_recipe(spec)
+        with node_errors(node):
+            spec = spec.for_grid(grid.detach().to("cpu", torch.float32).tolist())
         width = fam.attention_width(model.model.diffusion_model)
         dtype = model.model.manual_cast_dtype or model.model.get_dtype()
         L = fam.image_tokens(samples.shape)
@@ -250,7 +252,9 @@ class FireFlowSampler:
             image_only = any(g.inversion.features.plan.spec.text_tokens == "image_only" for g in injecting)
             text_mode = "text tokens replaced" if all(ctx.stats["text_replaced"]) else \
                 f"text tokens kept ({'text_tokens image_only' if image_only else 'the prompts have other lengths'})"
-            text += f"; injected {len(hits)} block calls at (step, call) {evals}, {text_mode}"
+            sig = grid.detach().to("cpu", torch.float64).tolist()
+            at = ", ".join(f"{sig[st] if c == FIRST else (sig[st] + sig[st + 1]) / 2:.3g}" for st, c in evals)
+            text += f"; injected {len(hits)} block calls at (step, call) {evals} (sigma {at}), {text_mode}"
 
         return {"ui": _summary(text), "result": (out,)}
 

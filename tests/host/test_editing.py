@@ -302,3 +302,21 @@ def test_reference_latents_refused_with_injection(tiny):
     cond[0][1]["reference_latents"] = [latent(7)["samples"]]
     with pytest.raises(ValueError, match="reference latents .* differ"):
         sample(patch(tiny, rec), inv, rec, cond=cond)
+
+
+def test_inject_until_sigma_is_inject_steps_on_this_grid(tiny):
+    """A noise-level window records and injects exactly what the equivalent step count does, and the summary says at
+    which sigmas the edit was injected."""
+    spec = N("FireFlowFeatureCache").make(True, False, False, "all", "none", 1, "reference", "auto", "auto", "model",
+                                          inject_until_sigma=0.5)[0]
+    inv, rec = invert(tiny, spec)
+    grid = rec.grid
+    want = sum(1 for t in grid[:-1] if t >= 0.5)
+    assert 1 < want < 8 and rec.features.plan.spec.inject_steps == want
+    inv2, rec2 = invert(tiny, cache(inject=want))
+    assert rec2.features.plan.keys() == rec.features.plan.keys()
+    out, text = sample(patch(tiny, rec), inv, rec)
+    out2, _ = sample(patch(tiny, rec2), inv2, rec2)
+    assert torch.equal(out, out2)
+    mids = ", ".join(f"{(grid[j] + grid[j + 1]) / 2:.3g}" for j in range(want))
+    assert f"(sigma {mids})" in text

@@ -142,3 +142,15 @@ def test_budget_names_a_combination_when_no_single_change_fits():
     fitting = [c for c, b, fits in err.data["options"] if fits]
     assert len(fitting) == 1 and len(fitting[0]) >= 2, err
     assert price(fitting[0]) <= limit
+
+
+def test_inject_until_sigma_counts_the_steps_that_start_at_or_above_it():
+    grid = [1.0, 0.9, 0.7, 0.53, 0.3, 0.0]  # written out: steps start at 1, 0.9, 0.7, 0.53, 0.3
+    assert CacheSpec(inject_until_sigma=0.53).for_grid(grid).inject_steps == 4
+    assert CacheSpec(inject_until_sigma=0.54).for_grid(grid).inject_steps == 3
+    assert CacheSpec(inject_until_sigma=0.95).for_grid(grid).inject_steps == 1
+    assert CacheSpec(inject_steps=2).for_grid(grid).inject_steps == 2  # 0: inject_steps as set
+    with pytest.raises(Exception, match="above every editing step"):
+        CacheSpec(inject_until_sigma=0.9).for_grid([0.8, 0.4, 0.0])
+    with pytest.raises(Exception, match=r"must be in \[0, 1\)"):
+        CacheSpec(inject_until_sigma=1.5)
