@@ -96,7 +96,8 @@ def train(steps=STEPS, batch_size=BATCH, lr=LR, seed=SEED, log=print):
     for step in range(steps):
         x0, ctx, pooled = batch(rng, batch_size, DROP)
         t = torch.where(torch.rand(batch_size, generator=g) < 0.5, torch.rand(batch_size, generator=g),
-                        torch.sigmoid(torch.randn(batch_size, generator=g)))  # uniform and logit-normal, half each
+                        torch.sigmoid(0.5 + torch.randn(batch_size, generator=g)))  # uniform, and logit-normal
+        # leaning to high noise, where the shape is decided
         e = torch.randn(x0.shape, generator=g)
         xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * e
         guidance = 1 + 4 * torch.rand(batch_size, generator=g)

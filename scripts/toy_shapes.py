@@ -21,6 +21,7 @@ from typing import Optional, Tuple
 import torch
 
 SIZE = 32
+RADIUS = (SIZE / 4, SIZE * 3 / 8)  # shape half size, pixels
 TOKENS = 10
 CONTEXT, POOLED = 32, 16
 SHAPES = ("circle", "square", "triangle", "cross")
@@ -42,9 +43,9 @@ class Scene:
 
 
 def sample(rng: random.Random) -> Scene:
-    r = rng.uniform(7.0, 11.0)
+    r = rng.uniform(*RADIUS)
     bg = ("gray",) if rng.random() < 0.4 else \
-        (rng.choice(tuple(BACKGROUNDS)),) if rng.random() < 0.75 else tuple(rng.sample(tuple(BACKGROUNDS), 2))
+        (rng.choice(tuple(BACKGROUNDS)),) if rng.random() < 0.85 else tuple(rng.sample(tuple(BACKGROUNDS), 2))
     return Scene(rng.choice(SHAPES), rng.choice(tuple(COLOURS)), rng.uniform(r + 1, SIZE - r - 1),
                  rng.uniform(r + 1, SIZE - r - 1), r, bg)
 
@@ -210,7 +211,7 @@ def scene_of(text, seed=0):
     except (IndexError, AssertionError):
         raise ValueError(f"toy scene: {text!r} is not 'a <colour> <shape>[ on a <bg>[ and <bg>] background]'") from None
     rng = random.Random(seed)
-    r = rng.uniform(7.0, 11.0)
+    r = rng.uniform(*RADIUS)
     return Scene(shape, colour, rng.uniform(r + 1, SIZE - r - 1), rng.uniform(r + 1, SIZE - r - 1), r, bg)
 
 
