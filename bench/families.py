@@ -43,7 +43,7 @@ def run_family_tests():
     return status
 
 
-def _describe(fam, plan, double, single):
+def _describe(plan, double, single):
     kinds = {0: ("double" if single else "joint", double), 1: ("single", single)}
     chosen = {}
     for kind, _ in plan.blocks:
@@ -65,7 +65,7 @@ def run(pack, resolution=1024, steps=8):
         held = plan.estimate_bytes(1, heads, width // heads, text, image, torch.bfloat16)
         cfg = fam.guidance != "embedded"
         rows[label] = {"adapter": fam.name, "class": cls, "image_tokens": image, "text_tokens": text,
-                       "injected": _describe(fam, plan, double, single), "blocks": len(plan.blocks),
+                       "injected": _describe(plan, double, single), "blocks": len(plan.blocks),
                        "nfe_default_edit": 2 * (steps + 1), "edit_branch_evaluations_with_cfg":
                            (steps + 1) * (2 if cfg else 1) + steps + 1,
                        "guidance": "CFG" if fam.guidance == "cfg" else "distilled guidance" if not cfg else

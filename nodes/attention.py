@@ -191,7 +191,7 @@ def token_layouts(family, shape, branches):
     for items in branches.values():
         for e in items:
             for key in family.unplaced:
-                if e.get(key) is not None or key in (e.get("model_conds") or {}):
+                if e.get(key) is not None:  # node form, and the guider's processed dicts keep the key too
                     raise ValueError(f"FireFlow: {family.name} conditioning with '{key}' adds image tokens the "
                                      f"{family.name} adapter cannot place; attention features cannot be used with it")
     lengths = {e["cross_attn"].shape[1] for items in branches.values() for e in items}

@@ -14,7 +14,6 @@ Fields newer ComfyUI requires are added only where this host's params dataclass 
 on 0.3.75 and newer releases. Norm weights are drawn under a canonical `.scale` name for the same reason.
 """
 import dataclasses
-import math
 import pathlib
 import sys
 
@@ -105,16 +104,6 @@ def host_config(name):
     return config
 
 
-def _smooth(w, start, dim, max_rad=3.0):
-    """Zero the columns start..start+dim of w holding a sinusoidal time embedding faster than max_rad rad per unit t."""
-    half = dim // 2
-    freqs = 1000.0 * torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float64) / half)
-    keep = (freqs <= max_rad).to(w.dtype)
-    w = w.clone()
-    w[:, start:start + dim] *= torch.cat([keep, keep])[None, :]
-    return w
-
-
 class _Named:
     def __init__(self, sd):
         self._sd = sd
@@ -136,7 +125,7 @@ def _seeded(module, seed):
     sd = fixtures.smooth_in_time({back[k]: v for k, v in drawn.items()})
     for key, dim in (("txt_in.t_embedder.in_layer.weight", None), ("distilled_guidance_layer.in_proj.weight", 16)):
         if key in sd:
-            sd[key] = _smooth(sd[key], 0, dim or sd[key].shape[1])
+            sd[key] = fixtures.smooth_columns(sd[key], 0, dim)
     for k in norms:  # gains to 1, biases to 0 (seeded_state_dict only knows FLUX's names)
         if k in sd and sd[k].ndim == 1:
             sd[k] = torch.ones_like(sd[k]) if not k.endswith("bias") else torch.zeros_like(sd[k])

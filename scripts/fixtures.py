@@ -44,19 +44,26 @@ def seeded_state_dict(module, seed, dtype=torch.float32):
     return out
 
 
-def smooth_in_time(sd, max_rad=3.0, time_factor=1000.0, max_period=10000.0):
+def smooth_columns(w, start=0, dim=None, max_rad=3.0, time_factor=1000.0, max_period=10000.0):
+    """w with the columns start..start+dim (all by default) that hold a sinusoidal time embedding oscillating faster
+    than `max_rad` radians per unit t set to zero."""
+    dim = w.shape[1] - start if dim is None else dim
+    half = dim // 2
+    freqs = time_factor * torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half)
+    keep = (freqs <= max_rad).to(w.dtype)
+    w = w.clone()
+    w[:, start:start + dim] *= torch.cat([keep, keep])[None, :]
+    return w
+
+
+def smooth_in_time(sd, max_rad=3.0):
     """Zero the time-embedding columns that oscillate faster than `max_rad` radians per unit t.
 
     FLUX embeds 1000 t with sinusoids up to 1000 rad per unit t; a trained model is smooth in t, a random one is
     not, and solver-order tests on it would only measure that noise. Keeps the low-frequency half or so.
     """
-    w = sd.get("time_in.in_layer.weight")
-    if w is None:
-        return sd
-    half = w.shape[1] // 2
-    freqs = time_factor * torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half)
-    keep = (freqs <= max_rad).to(w.dtype)
-    sd["time_in.in_layer.weight"] = w * torch.cat([keep, keep])[None, :]
+    if "time_in.in_layer.weight" in sd:
+        sd["time_in.in_layer.weight"] = smooth_columns(sd["time_in.in_layer.weight"], max_rad=max_rad)
     return sd
 
 
