@@ -56,12 +56,12 @@ class BudgetError(FireFlowError):
     """The planned feature store is over budget. data: estimate, limit (bytes), options: tuple of
     (changes: dict of spec fields, bytes, fits), cheapest first among the ones listed."""
 
-    def __init__(self, estimate, limit, options):
+    def __init__(self, estimate, limit, options, device="auto"):
         listed = "; ".join(f"{describe_changes(c)}: {b / 2 ** 30:.2f} GiB{' (fits)' if f else ''}"
                            for c, b, f in options)
         super().__init__(f"the feature store would hold {estimate / 2 ** 30:.2f} GiB, over the limit of "
                          f"{limit / 2 ** 30:.3g} GiB. Options: {listed}",
-                         estimate=estimate, limit=limit, options=tuple(options))
+                         estimate=estimate, limit=limit, options=tuple(options), device=device)
 
 
 def describe_changes(changes, names=None):

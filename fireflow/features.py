@@ -16,7 +16,7 @@ from .injection import CALL_POLICIES, FEATURES, TEXT_POLICIES, canonical, inject
 
 DOUBLE, SINGLE = 0, 1
 KIND_NAMES = {DOUBLE: "double", SINGLE: "single"}
-STORAGE_DTYPES = {"model": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8": torch.float8_e4m3fn}
+STORAGE_DTYPES = {"auto": None, "model": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8": torch.float8_e4m3fn}
 STORAGE_DEVICES = ("auto", "gpu", "cpu")
 FP8_MAX = 448.0  # largest finite float8_e4m3fn
 
@@ -58,7 +58,7 @@ class CacheSpec:
     inject_until_sigma: float = 0.0  # > 0: inject the editing steps that start at sigma >= this (set per grid)
     text_tokens: str = "auto"
     device: str = "auto"
-    dtype: str = "model"
+    dtype: str = "auto"  # the family's choice: model for images, fp8 for video (nodes/families.py)
     max_gb: float = 8.0
 
     def __post_init__(self):
@@ -99,15 +99,18 @@ class CacheSpec:
         if estimate <= limit:
             return plan, estimate
         raise BudgetError(estimate, limit, self._cheaper(block_counts, steps, solver, geometry, model_dtype, limit,
-                                                         branches))
+                                                         branches), device=self.device)
 
     def _cheaper(self, block_counts, steps, solver, geometry, model_dtype, limit, branches=(0,)):
         """Each single change that lowers the estimate, and, when none of them fits, the combination of the fewest
         changes that fits (or all of them, the least this spec can get to)."""
         n_single = block_counts[1]
         knobs = [{"dtype": "fp8"}, {"text_tokens": "image_only"}, {"inject_steps": 1}]
-        if n_single > 1:
-            knobs.append({"single_blocks": f"{n_single // 2}-{n_single - 1}", "double_blocks": "none"})
+        if n_single > 1:  # the later half of the single blocks; when that is the selection already, the last quarter
+            half = {"single_blocks": f"{n_single // 2}-{n_single - 1}", "double_blocks": "none"}
+            if all(getattr(self, k) == v for k, v in half.items()) and n_single >= 4:
+                half = {"single_blocks": f"{n_single - n_single // 4}-{n_single - 1}", "double_blocks": "none"}
+            knobs.append(half)
         current = self.resolve(block_counts, steps, solver, branches).estimate_bytes(*geometry, model_dtype)
 
         def price(changes):

@@ -15,7 +15,7 @@ import torch
 
 from ..fireflow.errors import TextLengthError
 from ..fireflow.record import tensor_fingerprint
-from .checks import Guard, check_feature_conditioning, reference_latents
+from .checks import Guard, check_feature_conditioning, image_conditioning, lead_latents, reference_latents
 from .errors import node_errors
 from .families import require_family
 from .flow_sampler import PACK_KEY
@@ -196,13 +196,17 @@ def token_layouts(family, shape, branches):
                                      f"{family.name} adapter cannot place; attention features cannot be used with it")
     lengths = {e["cross_attn"].shape[1] for items in branches.values() for e in items}
     text = next(iter(lengths)) if len(lengths) == 1 else None
-    return {b: family.layout(shape, reference_latents(items[0]), text) for b, items in branches.items()}
+    return {b: family.layout(shape, reference_latents(items[0]), text, lead_latents(items[0], family))
+            for b, items in branches.items()}
 
 
-def references_fingerprint(items):
-    """Fingerprint of the reference latents the model receives (processed conditioning only)."""
-    refs = reference_latents(items[0]) if items else []
-    return "+".join(tensor_fingerprint(r) for r in refs)
+def references_fingerprint(items, family):
+    """Fingerprint of the reference latents and image conditioning the model receives (processed conditioning)."""
+    if not items:
+        return ""
+    parts = [tensor_fingerprint(r) for r in reference_latents(items[0])]
+    parts += [f"{k}:{tensor_fingerprint(t)}" for k, t in sorted(image_conditioning(items[0], family).items())]
+    return "+".join(parts)
 
 
 def _processed(conds):
@@ -225,7 +229,7 @@ class RecordingGuard(Guard):
             raise ValueError(f"{self.node}: the plan records the negative branch, but this pass runs without CFG")
         ctx.layouts = token_layouts(self.family, shape, branches)
         if _processed(conds):
-            self.store.references = references_fingerprint(branches.get(0))
+            self.store.references = references_fingerprint(branches.get(0), self.family)
 
 
 class InjectionGuard(Guard):
@@ -265,10 +269,11 @@ class InjectionGuard(Guard):
                     tokens = e["cross_attn"].shape[1]
                     if tokens != store.text_tokens.get(0):
                         raise TextLengthError(store.text_tokens.get(0), tokens)
-            if _processed(conds) and references_fingerprint(branches.get(0)) != store.references:
-                raise ValueError(f"{self.node}: the reference latents (ReferenceLatent / the edit model's image "
-                                 "input) differ from the ones the inversion saw; features are only valid with the "
-                                 "same references. Connect the same reference image to both passes")
+            if _processed(conds) and references_fingerprint(branches.get(0), self.family) != store.references:
+                raise ValueError(f"{self.node}: the reference latents or image conditioning (ReferenceLatent, the "
+                                 "edit model's image input, a video model's start image or CLIP vision output) "
+                                 "differ from the ones the inversion saw; features are only valid with the same "
+                                 "ones. Connect the same image conditioning to both passes")
             ctx.layouts = token_layouts(self.family, shape, branches)
 
     def after(self, ctx):

@@ -46,6 +46,29 @@ def reference_latents(e):
     return list(refs or ())
 
 
+def lead_latents(e, family):
+    """Latents whose tokens a video family places right before the image (HunyuanVideo's ref_latent, Wan's
+    reference_latent with a ref_conv model), in either form; Wan reads the first frame of the last one."""
+    out = []
+    for key, processed_key in family.lead_latents:
+        t = e.get(key)
+        if t is None:
+            t = getattr((e.get("model_conds") or {}).get(processed_key), "cond", None)
+        elif isinstance(t, (list, tuple)):  # Wan's reference_latents: the last one, its first frame
+            t = t[-1][:, :, 0] if t else None
+        if t is not None:
+            out.append(t)
+    return out
+
+
+def image_conditioning(e, family):
+    """The processed image conditioning (start image, CLIP vision, reference frame) that must be the same in the
+    inversion and the edit, {model_conds key: tensor}."""
+    conds = e.get("model_conds") or {}
+    return {k: conds[k].cond for k in family.same_conds if isinstance(getattr(conds.get(k), "cond", None),
+                                                                        torch.Tensor)}
+
+
 BRANCHES = (("positive", 0), ("negative", 1))
 
 

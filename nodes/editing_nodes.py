@@ -63,9 +63,11 @@ class FireFlowFeatureCache:
                             "when both prompts have the same token count (the reference replaces the whole sequence). "
                             "image_only: never text (stores less). full: whole sequence, error if lengths differ."}),
             "device": (STORAGE_DEVICES, {**ADVANCED, "default": "auto", "tooltip": "Where features are kept: "
-                       "auto/gpu on the compute device (fastest), cpu in (pinned) host memory (saves VRAM)."}),
-            "dtype": (tuple(STORAGE_DTYPES), {"default": "model", "tooltip": "Storage precision: model (as computed), "
-                      "fp16, bf16, or fp8 (half the bytes of bf16, per-tensor scale)."}),
+                       "gpu on the compute device (fastest), cpu in (pinned) host memory (saves VRAM). auto: gpu for "
+                       "image models, cpu for video models (Wan, HunyuanVideo)."}),
+            "dtype": (tuple(STORAGE_DTYPES), {"default": "auto", "tooltip": "Storage precision: model (as computed), "
+                      "fp16, bf16, or fp8 (half the bytes of bf16, per-tensor scale). auto: model for image models, "
+                      "fp8 for video models."}),
         }, "optional": {
             "inject_until_sigma": ("FLOAT", {**ADVANCED, "default": 0.0, "min": 0.0, "max": 0.999, "step": 0.01,
                                              "tooltip": "0: use inject_steps. Otherwise inject the editing steps "

@@ -23,7 +23,8 @@ def _budget(e):
                for c, b, fits in d["options"]]
     return (f"the feature cache would hold {d['estimate'] / 2 ** 30:.2f} GiB, over max_cache_gb "
             f"{d['limit'] / 2 ** 30:.3g}. Settings on the {CACHE_NODE} that hold less: {'; '.join(options) or 'none'};"
-            f" or device cpu keeps it in host RAM instead of VRAM; or raise max_cache_gb")
+            + (" or device cpu keeps it in host RAM instead of VRAM;" if d.get("device") != "cpu" else "")
+            + " or raise max_cache_gb; or edit a smaller latent (fewer frames, for video)")
 
 
 def _steps(e):

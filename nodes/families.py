@@ -37,11 +37,18 @@ class Family:
     schedule: str = "model"  # "flux1": FLUX.1's resolution shift; "flux2": FLUX.2's scheduler; "model": its own
     recipe: Tuple[str, str] = ("none", "all")  # paper-equivalent (double_blocks, single_blocks)
     frames: bool = False  # the image latent is a one-frame video latent [B, C, 1, H, W] (Qwen-Image)
+    video: bool = False  # a video model: latents [B, C, T, H, W] with any number of frames
+    tpatch: int = 1  # latent frames per token (temporal patch size)
+    joint_text: bool = True  # False: the hooked attention is self-attention over the image alone (Wan)
+    lead_latents: Tuple[Tuple[str, str], ...] = ()  # (conditioning key, model_conds key): latents before the image
+    same_conds: Tuple[str, ...] = ()  # model_conds keys (image conditioning) that must match between both passes
+    storage: Tuple[str, str] = ("model", "auto")  # what dtype / device 'auto' mean: video keeps fp8 in host memory
     references: bool = False  # reference latents (Kontext, FLUX.2, Qwen-Image-Edit) are appended after the image
     padding: int = 0  # image tokens are padded to a multiple of this (set from the model by `resolve`)
     flip_probe: bool = False  # the order depends on the host: image first where the blocks have `flipped_img_txt`
     unplaced: Tuple[str, ...] = ()  # conditioning keys that add image tokens the adapter cannot place
     refuse: Optional[str] = None  # why attention features cannot be used with this family
+    no_flow: Optional[str] = None  # why this model cannot be inverted or sampled by the pack at all
     notes: str = field(default="", compare=False)
 
     def block_counts(self, diffusion_model):
@@ -56,15 +63,26 @@ class Family:
         unet = getattr(model_patcher.model, "model_config", None)
         return "embedded" if getattr(unet, "unet_config", {}).get("guidance_embed", False) else "cfg"
 
-    def with_recipe(self, spec):
-        """The cache spec with 'auto' block selections replaced by this family's paper-equivalent recipe."""
+    def with_recipe(self, spec, counts=None):
+        """The cache spec with 'auto' block selections replaced by this family's paper-equivalent recipe ('later'
+        is the later half of the blocks, given the (double, single) `counts`), and 'auto' storage by the family's."""
         import dataclasses
+
+        def blocks(choice, n):
+            if choice != "later":
+                return choice
+            return f"{n // 2}-{n - 1}" if n and n > 1 else "all"
         double, single = self.recipe
+        counts = counts or (0, 0)
         changes = {}
         if (spec.double_blocks or "").strip().lower() == "auto":
-            changes["double_blocks"] = double
+            changes["double_blocks"] = blocks(double, counts[0])
         if (spec.single_blocks or "").strip().lower() == "auto":
-            changes["single_blocks"] = single
+            changes["single_blocks"] = blocks(single, counts[1])
+        if spec.dtype == "auto":
+            changes["dtype"] = self.storage[0]
+        if spec.device == "auto" and self.storage[1] != "auto":
+            changes["device"] = self.storage[1]
         return dataclasses.replace(spec, **changes) if changes else spec
 
     def attention_width(self, dm):
@@ -80,15 +98,20 @@ class Family:
         import dataclasses
         changes = {}
         patch = getattr(dm, "patch_size", None)  # the model's own patch size wins over the family's usual one
+        if isinstance(patch, (list, tuple)) and len(patch) == 3 and self.video and patch[0] != self.tpatch:
+            changes["tpatch"] = int(patch[0])
         patch = patch[-1] if isinstance(patch, (list, tuple)) and patch else patch
         if isinstance(patch, int) and patch > 0 and patch != self.patch:
             changes["patch"] = patch
+        if any(k == "reference_latent" for _, k in self.lead_latents) and getattr(dm, "ref_conv", None) is None:
+            changes["lead_latents"] = tuple(p for p in self.lead_latents if p[1] != "reference_latent")  # no ref_conv
         pad = getattr(dm, "pad_tokens_multiple", None)
         if pad:
             changes.update(padding=int(pad), text_exact=False)
         if getattr(dm, "time_r_in", None) is not None:
-            changes["refuse"] = ("this is a MeanFlow-distilled model: it predicts the average velocity over an interval, "
-                                 "not the velocity field inversion follows; use the base (non-distilled) model")
+            changes["refuse"] = changes["no_flow"] = (
+                "this is a MeanFlow-distilled model: it predicts the average velocity over an interval, not the "
+                "velocity field inversion follows; use the base (non-distilled) model, or ComfyUI's own sampler")
         if self.flip_probe:
             first = next(iter(getattr(dm, self.blocks[0][1])), None)
             changes["text_first"] = not getattr(first, "flipped_img_txt", False)
@@ -106,15 +129,18 @@ class Family:
 
     def image_tokens(self, shape):
         """Tokens of one latent [B, C, H, W] or [B, C, T, H, W] (ComfyUI pads to the patch size)."""
-        frames = shape[-3] if len(shape) == 5 else 1
+        frames = math.ceil(shape[-3] / self.tpatch) if len(shape) == 5 else 1
         return frames * math.ceil(shape[-2] / self.patch) * math.ceil(shape[-1] / self.patch)
 
-    def layout(self, latent_shape, references=(), text=None):
-        """TokenLayout of one CFG branch: the latent's tokens, its reference latents' tokens, and its text length."""
+    def layout(self, latent_shape, references=(), text=None, lead=()):
+        """TokenLayout of one CFG branch: the latent's tokens, its reference latents' tokens (appended, and `lead`
+        ones placed before the image), and its text length."""
         refs = sum(self.image_tokens(tuple(r.shape)) for r in references) if self.references else 0
         image = self.image_tokens(latent_shape)
-        return TokenLayout(image=image, reference=refs, text_first=self.text_first,
-                           text=text if self.text_exact else None, padding=(-image) % self.padding if self.padding else 0)
+        before = sum(self.image_tokens(tuple(r.shape)) for r in lead)
+        text = 0 if not self.joint_text else text if self.text_exact else None
+        return TokenLayout(image=image, reference=refs, text_first=self.text_first, text=text,
+                           padding=(-image) % self.padding if self.padding else 0, lead=before)
 
 
 MMDIT = ((DOUBLE, "joint_blocks", "double_block"),)
@@ -150,7 +176,29 @@ HIDREAM = Family("HiDream-I1", ("HiDream",), blocks=((DOUBLE, "double_stream_blo
                  unplaced=("concat_latent_image",),
                  notes="image-first [image | T5 | Llama layers]; no block hooks in ComfyUI, attention calls are "
                        "numbered; HiDream-E1's side-by-side input image is refused")
-FAMILIES = (FLUX1, FLUX2, CHROMA, CHROMA_RADIANCE, QWEN, SD3, LUMINA, HIDREAM, HUNYUAN_IMAGE)
+VIDEO_STORAGE = ("fp8", "cpu")  # a 33-frame 480p Wan-14B evaluation of V in all blocks is about 5 GiB in bf16
+WAN = Family("Wan 2.1 / 2.2", ("WAN21", "WAN22"), blocks=((SINGLE, "blocks", "double_block"),), video=True,
+             joint_text=False, text_exact=False, guidance="cfg", default_cfg=5.0, recipe=("none", "later"),
+             lead_latents=(("reference_latents", "reference_latent"),), unplaced=("time_dim_concat",),
+             same_conds=("c_concat", "clip_fea", "reference_latent"), storage=VIDEO_STORAGE,
+             notes="T2V, I2V, FLF2V, 2.2 TI2V-5B and both A14B experts; [B, C, T, H, W] latents, one token per 2 x 2 "
+                   "latent pixels per frame; only each block's self-attention (image tokens alone) is touched, never "
+                   "its text or CLIP-vision cross-attention; its blocks count as single-stream blocks")
+HUNYUAN_VIDEO = Family("HunyuanVideo", ("HunyuanVideo", "HunyuanVideoI2V", "HunyuanVideoSkyreelsI2V", "HunyuanVideo15"),
+                       text_exact=False, guidance="auto", default_cfg=6.0, flip_probe=True, video=True,
+                       recipe=("none", "later"), lead_latents=(("ref_latent", "ref_latent"),),
+                       same_conds=("c_concat", "clip_fea", "ref_latent", "guiding_frame_index"),
+                       storage=VIDEO_STORAGE,
+                       notes="1 (embedded guidance) and 1.5 (CFG); FLUX-like double and single blocks; the text "
+                             "refiner's attention runs outside the blocks and is not touched; ref_latent frames come "
+                             "before the image and are never recorded or replaced")
+HUNYUAN_VIDEO_SR = Family("HunyuanVideo 1.5 super-resolution", ("HunyuanVideo15_SR_Distilled",), video=True,
+                          refuse="a distilled super-resolution model conditioned on a low-resolution video",
+                          no_flow="a distilled super-resolution model conditioned on a low-resolution video, not a "
+                                  "velocity field from noise; invert and edit with the base HunyuanVideo 1.5 model and "
+                                  "upscale the result with this one")
+FAMILIES = (FLUX1, FLUX2, CHROMA, CHROMA_RADIANCE, QWEN, SD3, LUMINA, HIDREAM, HUNYUAN_IMAGE, WAN, HUNYUAN_VIDEO,
+            HUNYUAN_VIDEO_SR)
 
 _BY_CLASS = {c: f for f in FAMILIES for c in f.classes}
 

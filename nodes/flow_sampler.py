@@ -61,6 +61,17 @@ def model_family(model_patcher) -> str:
 
 
 def require_flow_model(model_patcher, node="FireFlow"):
+    """Refuse, before any evaluation, a model the pack cannot walk as one ODE: not a rectified-flow velocity, a
+    family that is not one (MeanFlow, distilled super-resolution), or sampling split into context windows."""
+    from .families import family_of
+    if model_patcher.model_options.get("context_handler") is not None:
+        raise ValueError(f"{node}: this model carries context windows (a Context Windows node): each window is "
+                         "denoised on its own and the results are blended, which is not one ODE and cannot be "
+                         "inverted or replayed. Remove the Context Windows node and invert the whole clip (fewer "
+                         "frames or a lower resolution if it does not fit)")
+    fam = family_of(model_patcher)
+    if fam is not None and fam.no_flow:
+        raise ValueError(f"{node}: {fam.name} ({model_family(model_patcher)}) cannot be inverted: {fam.no_flow}")
     if not is_rectified_flow(model_patcher):
         ms = model_patcher.get_model_object("model_sampling")
         kind = next((c.__name__ for c in type(ms).__mro__ if c.__module__ == comfy.model_sampling.__name__

@@ -24,17 +24,22 @@ def check_latent(latent, node, model=None):
     """Return the latent's samples tensor after refusing what cannot be inverted or sampled.
 
     Image latents are 4-D; families whose image latent is a one-frame video latent (Qwen-Image: [B, C, 1, H, W]) are
-    accepted as 5-D with one frame."""
+    accepted as 5-D with one frame; video families (Wan, HunyuanVideo) take [B, C, T, H, W] with any T."""
     if not isinstance(latent, dict) or not isinstance(latent.get("samples"), torch.Tensor):
         raise ValueError(f"{node}: the LATENT input carries no samples tensor")
     s = latent["samples"]
     fam = family_of(model) if model is not None else None
+    video = fam is not None and fam.video
+    if video and s.ndim != 5:
+        raise ValueError(f"{node}: {fam.name} is a video model; it takes a video latent [batch, channels, frames, "
+                         f"height, width], got shape {list(s.shape)}: encode with the model's video VAE (a single "
+                         "image is a one-frame video)")
     one_frame = fam is not None and fam.frames and s.ndim == 5 and s.shape[2] == 1
-    if s.ndim != 4 and not one_frame:
+    if s.ndim != 4 and not one_frame and not video:
         what = f"{fam.name} image latent [batch, channels, 1, height, width]" if fam is not None and fam.frames else \
             "image latent [batch, channels, height, width]"
-        raise ValueError(f"{node}: expected an {what}, got shape {list(s.shape)} (video and audio latents are not "
-                         "supported)")
+        raise ValueError(f"{node}: expected an {what}, got shape {list(s.shape)} (video latents need a video model: "
+                         "Wan or HunyuanVideo; audio latents are not supported)")
     if s.numel() == 0:
         raise ValueError(f"{node}: the latent is empty (shape {list(s.shape)})")
     if not torch.isfinite(s).all():

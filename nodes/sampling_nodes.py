@@ -147,13 +147,14 @@ class FireFlowInverter:
         """Resolve the cache spec for this model and grid, report the estimate, and make the empty store."""
         if not isinstance(spec, CacheSpec):
             raise ValueError(f"{node}: feature_cache must come from an Attention Feature Cache node")
-        spec = fam.with_recipe(spec)
+        spec = fam.with_recipe(spec, counts)
         with node_errors(node):
             spec = spec.for_grid(grid.detach().to("cpu", torch.float32).tolist())
         width = fam.attention_width(model.model.diffusion_model)
         dtype = model.model.manual_cast_dtype or model.model.get_dtype()
         L = fam.image_tokens(samples.shape)
-        T = max(c[0].shape[1] for c in conditioning)
+        # families whose text enters by cross-attention hold image tokens only in their self-attention
+        T = max(c[0].shape[1] for c in conditioning) if fam.joint_text else 0
         with node_errors(node):
             plan, estimate = spec.check_budget(counts, len(grid) - 1, solver, (samples.shape[0], 1, width, T, L),
                                                dtype, branches)
@@ -252,6 +253,8 @@ class FireFlowSampler:
             image_only = any(g.inversion.features.plan.spec.text_tokens == "image_only" for g in injecting)
             text_mode = "text tokens replaced" if all(ctx.stats["text_replaced"]) else \
                 f"text tokens kept ({'text_tokens image_only' if image_only else 'the prompts have other lengths'})"
+            if ctx.layouts and all(lay.text == 0 for lay in ctx.layouts.values()):
+                text_mode = "self-attention over the image tokens (the text enters by cross-attention)"
             sig = grid.detach().to("cpu", torch.float64).tolist()
             at = ", ".join(f"{sig[st] if c == FIRST else (sig[st] + sig[st + 1]) / 2:.3g}" for st, c in evals)
             text += f"; injected {len(hits)} block calls at (step, call) {evals} (sigma {at}), {text_mode}"

@@ -38,6 +38,13 @@ _SD3 = dict(in_channels=16, out_channels=16, pos_embed_scaling_factor=None, patc
             context_embedder_config={"target": "torch.nn.Linear", "params": {"in_features": CONTEXT, "out_features": 128}})
 _NEXTDIT = dict(image_model="lumina2", patch_size=2, in_channels=16, n_layers=2, n_refiner_layers=2, qk_norm=True,
                 cap_feat_dim=CONTEXT, rope_theta=10000.0)
+_WAN = dict(image_model="wan2.1", model_type="t2v", patch_size=(1, 2, 2), text_len=512, in_dim=16, dim=64,
+            ffn_dim=128, freq_dim=64, text_dim=CONTEXT, out_dim=16, num_heads=2, num_layers=4, qk_norm=True,
+            cross_attn_norm=True, eps=1e-6)
+_HYV = dict(image_model="hunyuan_video", in_channels=16, out_channels=16, vec_in_dim=POOLED, context_in_dim=CONTEXT,
+            hidden_size=64, mlp_ratio=4.0, num_heads=2, depth=1, depth_single_blocks=2, axes_dim=[8, 12, 12],
+            theta=256, patch_size=[1, 2, 2], qkv_bias=True, guidance_embed=True, byt5=False, meanflow=False,
+            use_cond_type_embedding=False, vision_in_dim=None)
 
 # name: (supported_models class, config, fields only newer hosts know, (latent channels, downscale, 5-D), guidance)
 SPECS = {
@@ -80,6 +87,19 @@ SPECS = {
                                 caption_channels=[CONTEXT, CONTEXT], text_emb_dim=POOLED, num_routed_experts=4,
                                 num_activated_experts=2, axes_dims_rope=[16, 8, 8], max_resolution=[128, 128],
                                 llama_layers=[0, 1]), {}, (16, 8, False), None),
+    # video: 5 latent frames; Wan's blocks are self-attention + text cross-attention (+ CLIP-vision for I2V)
+    "wan21": ("WAN21_T2V", _WAN, {}, (16, 8, 5), None),
+    "wan21_i2v": ("WAN21_I2V", dict(_WAN, model_type="i2v", in_dim=36), {}, (16, 8, 5), None),
+    "wan22_5b": ("WAN22_T2V", dict(_WAN, in_dim=48, out_dim=48), {}, (48, 16, 5), None),
+    "hunyuan_video": ("HunyuanVideo", _HYV, dict(meanflow_sum=False), (16, 8, 5), 6.0),
+    "hunyuan_video15": ("HunyuanVideo15", dict(_HYV, in_channels=65, out_channels=32, vec_in_dim=None,
+                                               guidance_embed=False, use_cond_type_embedding=True, vision_in_dim=16,
+                                               patch_size=[1, 1, 1]),
+                        dict(meanflow_sum=False), (32, 16, 5), None),
+    "hunyuan_video15_meanflow": ("HunyuanVideo15", dict(_HYV, in_channels=65, out_channels=32, vec_in_dim=None,
+                                                        guidance_embed=False, use_cond_type_embedding=True,
+                                                        vision_in_dim=16, patch_size=[1, 1, 1], meanflow=True),
+                                 dict(meanflow_sum=False), (32, 16, 5), None),
 }
 REFERENCES = ("flux2", "flux2_klein", "qwen_image")
 
@@ -92,7 +112,9 @@ def _params_fields(name):
     params = {"Flux2": comfy.ldm.flux.model.FluxParams, "FluxInpaint": comfy.ldm.flux.model.FluxParams,
               "Chroma": comfy.ldm.chroma.model.ChromaParams,
               "ChromaRadiance": comfy.ldm.chroma_radiance.model.ChromaRadianceParams,
-              "HunyuanImage21": comfy.ldm.hunyuan_video.model.HunyuanVideoParams}.get(SPECS[name][0])
+              "HunyuanImage21": comfy.ldm.hunyuan_video.model.HunyuanVideoParams,
+              "HunyuanVideo": comfy.ldm.hunyuan_video.model.HunyuanVideoParams,
+              "HunyuanVideo15": comfy.ldm.hunyuan_video.model.HunyuanVideoParams}.get(SPECS[name][0])
     return {f.name for f in dataclasses.fields(params)} if params else set()
 
 
@@ -153,7 +175,7 @@ def conditioning(name, tokens=7, seed=0):
     g = torch.Generator().manual_seed(seed)
     cross = torch.randn(1, tokens, CONTEXT, generator=g)
     extra = {}
-    if name in ("flux2", "flux2_klein", "chroma", "chroma_radiance"):
+    if name in ("flux2", "flux2_klein", "chroma", "chroma_radiance", "hunyuan_video15", "hunyuan_video15_meanflow"):
         extra["pooled_output"] = None  # 0.3.75's Flux.encode_adm reads the key
     elif name in ("flux_fill", "sd3", "sd35_medium", "hidream"):
         extra["pooled_output"] = torch.randn(1, POOLED, generator=g)
@@ -166,6 +188,14 @@ def conditioning(name, tokens=7, seed=0):
         extra["attention_mask"] = torch.ones(1, tokens, dtype=torch.long)
     elif name == "hidream":
         extra["conditioning_llama3"] = torch.randn(1, 2, tokens, CONTEXT, generator=g)
+    elif name == "hunyuan_video":
+        extra["pooled_output"] = torch.randn(1, POOLED, generator=g)
+    elif name in ("wan21_i2v", "hunyuan_video15", "hunyuan_video15_meanflow"):  # image-to-video: a start image
+        lat = latent(name, seed=100)  # the same start image whatever the prompt
+        extra["concat_latent_image"] = lat
+        mask = torch.ones(1, 1, *lat.shape[2:])
+        mask[:, :, :1] = 0.0  # the first frame is given (WanImageToVideo / HunyuanVideo15ImageToVideo)
+        extra["concat_mask"] = mask
     if SPECS[name][4] is not None:
         extra["guidance"] = SPECS[name][4]
     return [[cross, extra]]
@@ -173,7 +203,7 @@ def conditioning(name, tokens=7, seed=0):
 
 def latent(name, height_px=64, width_px=64, seed=0):
     channels, down, frames = SPECS[name][3]
-    shape = (1, channels) + ((1,) if frames else ()) + (height_px // down, width_px // down)
+    shape = (1, channels) + ((int(frames),) if frames else ()) + (height_px // down, width_px // down)
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
 
 
