@@ -21,6 +21,7 @@ E, HB, BI, DF, INJ = ("tests/host/test_editing.py", "tests/host/test_hardening.p
                       "tests/host/test_defects.py", "tests/unit/test_injection.py")
 KX, FAM, SCH, TOK = ("tests/host/test_kontext.py", "tests/host/test_families.py", "tests/host/test_schedules_host.py",
                      "tests/unit/test_tokens.py")
+VID = "tests/host/test_video.py"
 
 # name: (file, exact text, replacement, tests that must fail)
 BREAKAGES = {
@@ -109,6 +110,26 @@ BREAKAGES = {
     "CFG inversion edited without CFG": ("nodes/attention.py", "if 1 in store.plan.branches and (ctx.cfg == 1 or 1 not in branches):\n                raise",
                                          "if False:\n                raise",
                                          [FAM + "::test_cfg_inversion_records_each_branch_and_refuses_an_edit_without_cfg"]),
+    # issue 13: video families
+    "Wan's cross-attention hooked": ("nodes/families.py", "recipe=(\"none\", \"later\"),\n             lead_latents",
+                                     "recipe=(\"none\", \"later\"), attn_call=1,\n             lead_latents",
+                                     [VID + "::test_records_the_self_attention_image_tokens_frame_by_frame[wan21]",
+                                      VID + "::test_edit_replaces_only_the_self_attention_image_tokens[wan21]"]),
+    "Wan's estimate counts text tokens": ("nodes/sampling_nodes.py", " if fam.joint_text else 0\n", "\n",
+                                          [VID + "::test_budget_estimate_is_the_bytes_recorded[wan21]"]),
+    "lead frames taken for the image": ("nodes/families.py",
+                                        "before = sum(self.image_tokens(tuple(r.shape)) for r in lead)", "before = 0",
+                                        [VID + "::test_hunyuan_video_ref_latent_frames_come_before_the_image_and_are_left_alone"]),
+    "I2V start image not compared": ("nodes/families.py", "same_conds=(\"c_concat\", \"clip_fea\", \"reference_latent\")",
+                                     "same_conds=()",
+                                     [VID + "::test_image_to_video_with_another_start_image_is_refused_before_work[wan21_i2v]"]),
+    "HunyuanVideo's host order ignored": ("nodes/families.py", "flip_probe=True, video=True", "flip_probe=False, video=True",
+                                          [VID + "::test_records_the_self_attention_image_tokens_frame_by_frame[hunyuan_video]"]),
+    "video storage defaults ignored": ("nodes/families.py", "            changes[\"dtype\"] = self.storage[0]",
+                                       "            changes[\"dtype\"] = \"model\"",
+                                       [VID + "::test_default_recipe_records_v_of_the_later_blocks_in_fp8_host_memory[wan21]"]),
+    "context windows walked": ("nodes/flow_sampler.py", "    if model_patcher.model_options.get(\"context_handler\") is not None:",
+                               "    if False:", [VID + "::test_context_windows_are_refused_before_work"]),
 }
 
 
