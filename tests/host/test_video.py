@@ -93,7 +93,7 @@ def test_default_recipe_records_v_of_the_later_blocks_in_fp8_host_memory(case):
 def test_budget_estimate_is_the_bytes_recorded(case):
     """The Inverter's estimate before the first evaluation equals what it then holds: Wan's self-attention carries no
     text tokens (text enters by cross-attention), so a budget one byte short is refused and the exact one is not."""
-    spec = N("FireFlowFeatureCache").make(True, False, False, "auto", "auto", 1, "reference", "image_only", "auto",
+    spec = N("FireFlowFeatureCache").make(True, False, False, "auto", "auto", 1, "reference", "auto", "auto",
                                           "auto", 8.0)[0]
     inv, rec = invert(case.model, ff.conditioning(case.name, 7, 1), ff.latent(case.name), spec)
     exact = rec.features.nbytes
