@@ -9,7 +9,7 @@ import time
 
 import torch
 
-SECTIONS = ("analytic", "host", "editing", "families", "quality", "gpu")
+SECTIONS = ("analytic", "host", "editing", "families", "video", "quality", "gpu")
 
 
 def _pack_version():
@@ -47,6 +47,10 @@ def main(argv=None):
         elif section == "families":
             from . import families, host
             doc["families"] = families.run(host.boot().PACK)
+        elif section == "video":
+            from . import host, video
+            doc["video"] = video.run(host.boot().PACK)
+            print(doc["video"]["markdown"], file=sys.stderr)
         elif section == "quality":
             from . import host, quality
             host.boot()
@@ -59,7 +63,7 @@ def main(argv=None):
         else:
             sys.exit(f"unknown section {section!r}; choose from {SECTIONS}")
         doc.setdefault("seconds", {})[section] = round(time.perf_counter() - start, 2)
-    if "host" in doc or "families" in doc or "quality" in doc:
+    if "host" in doc or "families" in doc or "quality" in doc or "video" in doc:
         sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
         import host_env
         doc["versions"]["comfyui"] = (host_env.comfy_dir() / "comfyui_version.py").read_text().split('"')[1]

@@ -33,6 +33,9 @@ class InversionRecord:
     family: str = ""  # the model family's name (family adapters), for messages
     cfg: float = 1.0  # CFG scale of the inversion (1: the prompt alone)
     references: str = ""  # fingerprint of the source conditioning's reference latents ("" when it has none)
+    experts: Tuple[str, ...] = ()  # two-expert models (Wan 2.2 A14B): (high-noise, low-noise) model fingerprints
+    expert_boundary: float = -1.0  # the noise level where the experts switch
+    expert_steps: int = -1  # edit steps (from t_0) on the high-noise expert; the rest run on the low-noise one
 
     @property
     def steps(self) -> int:
@@ -45,8 +48,25 @@ class InversionRecord:
         g = ", ".join(f"{v:.4f}" for v in self.grid)
         cfg = f", cfg {self.cfg:g}" if self.cfg != 1 else ""
         family = f"{self.family}, " if self.family else ""
-        return (f"{family}{self.solver}, {self.steps} steps, {self.nfe} evaluations{cfg}, latent "
+        experts = (f", experts switch at sigma {self.expert_boundary:g} ({self.expert_steps} high-noise + "
+                   f"{self.steps - self.expert_steps} low-noise steps)" if self.experts else "")
+        return (f"{family}{self.solver}, {self.steps} steps, {self.nfe} evaluations{cfg}{experts}, latent "
                 f"{list(self.latent_shape)}, grid [{g}]")
+
+    def expert_of(self, fingerprint) -> Optional[str]:
+        """'high' or 'low' for one expert of a two-expert inversion, 'both' for a one-model inversion (or two equal
+        experts), None for a model the inversion did not use."""
+        if not self.experts:
+            return "both" if fingerprint == self.model_fingerprint else None
+        if self.experts[0] == self.experts[1] == fingerprint:
+            return "both"
+        return {self.experts[0]: "high", self.experts[1]: "low"}.get(fingerprint)
+
+    def expert_span(self, expert) -> range:
+        """Edit steps an expert ('high', 'low', 'both') walks."""
+        if not self.experts or expert == "both":
+            return range(0, self.steps)
+        return range(0, self.expert_steps) if expert == "high" else range(self.expert_steps, self.steps)
 
     def check_grid(self, grid, solver) -> None:
         """Refuse a sampling grid or solver other than the recorded ones (features are keyed by step)."""

@@ -74,6 +74,23 @@ def flux2_grid(steps, tokens):
     return shift_times(linear_grid(steps), flux2_mu(tokens, steps))
 
 
+def expert_split(grid, boundary) -> int:
+    """How many steps of a descending grid t_0 > ... > t_N run on the high-noise expert of a two-expert model (Wan 2.2
+    A14B): those that start at t_i >= boundary, as ComfyUI's two-sampler workflows split them. The inversion walks
+    the mirror image, so each interval is evaluated by the same expert in both passes."""
+    g = [float(v) for v in grid]
+    return sum(1 for t in g[:-1] if t >= boundary)
+
+
+def expert_segments(steps, split, inverting):
+    """[(expert, first step, last step + 1)] of a pass, in walking order, empty segments left out. Inversion steps
+    are numbered from t = 0: its first steps - split belong to the low-noise expert."""
+    parts = [("high", 0, split), ("low", split, steps)]
+    if inverting:
+        parts = [("low", 0, steps - split), ("high", steps - split, steps)]
+    return [p for p in parts if p[2] > p[1]]
+
+
 def inversion_grid(grid):
     """The same times in ascending order (t = 0 -> 1), as inversion walks them."""
     return torch.flip(torch.as_tensor(grid, dtype=torch.float64), dims=(0,))

@@ -33,7 +33,8 @@ def save_inversion(path, latent, record: InversionRecord):
         "grid": list(record.grid), "solver": record.solver, "latent_shape": list(record.latent_shape),
         "latent_fingerprint": record.latent_fingerprint, "model_fingerprint": record.model_fingerprint,
         "guidance": record.guidance, "nfe": record.nfe, "family": record.family, "cfg": record.cfg,
-        "references": record.references})}
+        "references": record.references, "experts": list(record.experts),
+        "expert_boundary": record.expert_boundary, "expert_steps": record.expert_steps})}
     store = record.features
     if store is not None:
         plan = store.plan
@@ -94,7 +95,9 @@ def _load(path, device, max_bytes):
                 latent_shape=tuple(int(v) for v in rec["latent_shape"]),
                 latent_fingerprint=str(rec["latent_fingerprint"]), model_fingerprint=str(rec["model_fingerprint"]),
                 guidance=None if rec["guidance"] is None else float(rec["guidance"]), nfe=int(rec["nfe"]),
-                family=str(rec["family"]), cfg=float(rec["cfg"]), references=str(rec["references"]))
+                family=str(rec["family"]), cfg=float(rec["cfg"]), references=str(rec["references"]),
+                experts=tuple(str(v) for v in rec.get("experts", ())),
+                expert_boundary=float(rec.get("expert_boundary", -1.0)), expert_steps=int(rec.get("expert_steps", -1)))
         except (KeyError, TypeError, ValueError) as e:
             _fail(path, f"has damaged metadata ({type(e).__name__}: {e})")
         names = set(f.keys())

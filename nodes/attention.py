@@ -238,10 +238,12 @@ class InjectionGuard(Guard):
     planned injection must have happened."""
     node = "FireFlow edit (V-Injection model)"
 
-    def __init__(self, inversion, plan_map, family):
+    def __init__(self, inversion, plan_map, family, expert="both", wanted=None):
         self.inversion, self.family = inversion, family
         store = inversion.features
         self.planned = {(s, c, kind, i) for s, c in plan_map for kind, i in store.plan.blocks}
+        self.expert = expert  # which expert of a two-expert inversion this clone is ('both': a one-model inversion)
+        self.wanted = set(wanted) if wanted is not None else {s for s, _ in plan_map}  # edit steps the edit injects
 
     def check_record(self, record):
         """The sampler's INVERSION input must be the one whose features this clone carries."""
@@ -279,8 +281,9 @@ class InjectionGuard(Guard):
     def after(self, ctx):
         if ctx.pass_name != "sample":
             return
-        missed = self.planned - ctx.stats.get("hits", set())
+        planned = {p for p in self.planned if ctx.span is None or p[0] in ctx.span}  # this run's segment of the pass
+        missed = planned - ctx.stats.get("hits", set())
         if missed:
-            raise RuntimeError(f"{self.node}: {len(missed)} of {len(self.planned)} planned feature injections did "
+            raise RuntimeError(f"{self.node}: {len(missed)} of {len(planned)} planned feature injections did "
                                f"not happen (first missed (step, call, kind, block): {sorted(missed)[0]}): another "
                                "patch on these blocks may bypass them. The result would be an unedited sample")

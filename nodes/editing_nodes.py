@@ -132,10 +132,12 @@ class FireFlowVInjection:
         if counts != store.plan.block_counts:
             raise ValueError(f"{node}: the features were recorded for a model with {store.plan.block_counts} (double, "
                              f"single) blocks; this model has {counts}: connect the inversion's model")
-        if model_fingerprint(model) != inversion.model_fingerprint:
-            raise ValueError(f"{node}: the features were recorded with another model (fingerprint "
-                             f"{inversion.model_fingerprint}, this model {model_fingerprint(model)}): connect the "
-                             "model that was used for the inversion")
+        expert = inversion.expert_of(model_fingerprint(model))
+        if expert is None:
+            theirs = " / ".join(inversion.experts) if inversion.experts else inversion.model_fingerprint
+            raise ValueError(f"{node}: the features were recorded with another model (fingerprint {theirs}, this "
+                             f"model {model_fingerprint(model)}): connect the model that was used for the inversion"
+                             + (" (either Wan 2.2 expert)" if inversion.experts else ""))
         plan = store.plan
         with node_errors(node):
             strategy = Strategy(q=q_mode, k=k_mode, v=v_mode, q_ratio=q_ratio, k_ratio=k_ratio, v_ratio=v_ratio)
@@ -147,11 +149,16 @@ class FireFlowVInjection:
             if steps > recorded:
                 raise StepsError(steps, recorded, "recorded")
         m = model.clone()
-        plan_map = plan.injection_for(steps)
+        whole = plan.injection_for(steps)
+        span = inversion.expert_span(expert)  # a two-expert inversion: the steps this expert walks
+        plan_map = {dst: src for dst, src in whole.items() if dst[0] in span}
         if plan_map and strategy.used:
             install(m, fam, plan.blocks, injector(plan_map, store, strategy, apply_strategy))
-            add_guard(m, InjectionGuard(inversion, plan_map, fam))
+            add_guard(m, InjectionGuard(inversion, plan_map, fam, expert, {s for s, _ in whole}))
         summary = (f"{strategy.describe()} in {plan.describe_blocks()}: {len(plan_map)} evaluation(s) per block "
                    f"{sorted(plan_map)} (step, call); {human_bytes(store.nbytes)} held")
+        if expert != "both":
+            summary += (f"; {expert}-noise expert (edit steps {span.start}-{span.stop - 1}"
+                        f"{', the other injections are for the other expert' if len(plan_map) < len(whole) else ''})")
         log.info("[FireFlow] %s: %s", node, summary)
         return {"ui": {"text": [summary]}, "result": (m,)}

@@ -74,6 +74,8 @@ class Family:
             return f"{n // 2}-{n - 1}" if n and n > 1 else "all"
         double, single = self.recipe
         counts = counts or (0, 0)
+        if (double, single) == ("none", "later") and counts[1] == 0 and counts[0] > 0:  # HunyuanVideo 1.5: double only
+            double, single = "later", "none"
         changes = {}
         if (spec.double_blocks or "").strip().lower() == "auto":
             changes["double_blocks"] = blocks(double, counts[0])

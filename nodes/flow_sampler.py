@@ -110,12 +110,14 @@ def to_velocity(out, x, t, raw):
 
 class EvalContext:
     """Which evaluation is running: pass ('invert' for ascending sigmas, else 'sample'), step, call (0 first,
-    1 mid); plus per-run counters (nfe, stats) that hooks may fill. One per sampling run."""
-    __slots__ = ("pass_name", "step", "call", "nfe", "stats", "cfg", "layouts")
+    1 mid); plus per-run counters (nfe, stats) that hooks may fill. One per sampling run. A pass split between two
+    expert models (Wan 2.2 A14B) walks one segment per run: `offset` numbers its steps within the whole pass and
+    `grid` is the whole pass's grid, which the guards check."""
+    __slots__ = ("pass_name", "step", "call", "nfe", "stats", "cfg", "layouts", "offset", "grid", "span")
 
-    def __init__(self, pass_name=None, cfg=1.0):
+    def __init__(self, pass_name=None, cfg=1.0, offset=0, grid=None):
         self.pass_name, self.step, self.call, self.nfe, self.stats = pass_name, -1, -1, 0, {}
-        self.cfg, self.layouts = cfg, {}
+        self.cfg, self.layouts, self.offset, self.grid, self.span = cfg, {}, offset, grid, None
 
     def __deepcopy__(self, memo):
         return self
@@ -134,6 +136,7 @@ def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disa
     ctx = context if context is not None else EvalContext()
     ctx.pass_name = "invert" if float(sigmas[0]) < float(sigmas[-1]) else "sample"
     ctx.cfg = float(cfg)
+    ctx.span = range(ctx.offset, ctx.offset + len(sigmas) - 1)  # the steps of the whole pass this run walks
     raw = bool(getattr(model.inner_model.inner_model.model_sampling, "fireflow_raw_velocity", False))
     if not raw and float(sigmas[0]) == 0:
         raise ValueError(SIGMA_ZERO.format(node=SAMPLER_NODE))
@@ -142,7 +145,7 @@ def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disa
     run_guards = guards(options)
     with node_errors("FireFlow"):
         for guard in run_guards:
-            guard.before(ctx, sigmas, solver, tuple(x.shape), conds)
+            guard.before(ctx, ctx.grid if ctx.grid is not None else sigmas, solver, tuple(x.shape), conds)
     topts[PACK_KEY] = ctx
     extra_args["model_options"] = {**options, "transformer_options": topts}
     # Timesteps in fp32 whatever the latent's dtype: an fp16 latent would otherwise feed t = 0.26636 for 0.26646.
@@ -150,7 +153,7 @@ def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disa
 
     def velocity(xe, t, point):
         comfy.model_management.throw_exception_if_processing_interrupted()
-        ctx.step, ctx.call = point.step, point.call
+        ctx.step, ctx.call = ctx.offset + point.step, point.call
         out = model(xe, s_in * t, **extra_args)
         v = to_velocity(out.to(xe.dtype), xe, t, raw)
         if not torch.isfinite(v).all():

@@ -167,13 +167,15 @@ def model_fingerprint(model) -> str:
     return h.hexdigest()[:16]
 
 
-def run_pass(model, conditioning, samples, grid, solver, node, install=None, negative=None, cfg=1.0):
+def run_pass(model, conditioning, samples, grid, solver, node, install=None, negative=None, cfg=1.0, offset=0,
+             whole=None):
     """Walk `grid` (ascending: inversion) from `samples` with the core solver; returns (samples, nfe, context).
 
     The model is cloned (raw-velocity object patch, plus `install(clone)` hooks) and driven through ComfyUI's
     CFGGuider, so model loading, memory management, wrappers, patches and CFG batching apply: with cfg != 1 and a
     negative, ComfyUI evaluates both branches (usually in one batch) and combines them. Progress counts model
-    evaluations (one per solver call, whatever the branches); previews show x0 estimates.
+    evaluations (one per solver call, whatever the branches); previews show x0 estimates. `offset` and `whole`: this
+    run walks one segment of a pass (steps from `offset` of the grid `whole`), as a two-expert model does.
     """
     nfe = get_solver(solver).nfe(len(grid) - 1)
     m = velocity_model(model)
@@ -186,7 +188,7 @@ def run_pass(model, conditioning, samples, grid, solver, node, install=None, neg
     guider.inner_set_conds(conds)
     guider.set_cfg(float(cfg) if "negative" in conds else 1.0)
     preview = latent_preview.prepare_callback(m, nfe)
-    ctx = EvalContext()
+    ctx = EvalContext(offset=offset, grid=whole)
     sampler = flow_sampler(solver, on_eval=lambda i, x0: preview(i - 1, x0, None, nfe), context=ctx)
     out = guider.sample(torch.zeros_like(samples), samples, sampler, grid.to(torch.float32), callback=None,
                         disable_pbar=True, seed=0)

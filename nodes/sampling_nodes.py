@@ -7,13 +7,14 @@ import comfy.model_management
 
 from ..fireflow.features import CacheSpec, FeatureStore
 from ..fireflow.record import InversionRecord, tensor_fingerprint
-from ..fireflow.schedules import inversion_grid
+from ..fireflow.schedules import expert_split, inversion_grid
 from ..fireflow.solvers import FIRST, SOLVER_NAMES, SOLVERS
 from .attention import InjectionGuard, RecordingGuard, family_blocks, install, recorder
 from .checks import add_guard, check_feature_conditioning, guards
 from .families import family_of
 from .editing_nodes import ADVANCED, human_bytes
 from .errors import node_errors
+from .experts import BOUNDARY_TIP, LOW_TIP, auto_boundary, check_experts, check_pair, walk
 from .flow_sampler import EvalContext, flow_sampler, require_flow_model
 from .passes import (SCHEDULES, check_channels, check_conditioning, check_guidance, check_latent, model_fingerprint,
                      resolve_grid, run_pass, with_guidance)
@@ -92,13 +93,19 @@ class FireFlowInverter:
                                   "tooltip": "CFG scale of the inversion. 1 (the usual choice, and the reference's) "
                                              "evaluates the prompt alone; other values need a negative, evaluate "
                                              "both branches, and the edit must then use CFG too."}),
+                "model_low_noise": ("MODEL", {"tooltip": LOW_TIP}),
+                "expert_boundary": ("FLOAT", {**ADVANCED, "default": -1.0, "min": -1.0, "max": 1.0, "step": 0.005,
+                                              "tooltip": BOUNDARY_TIP}),
             },
         }
 
     def invert(self, model, conditioning, latent, steps, solver, guidance, schedule="auto", sigmas=None,
-               feature_cache=None, negative=None, cfg=1.0):
+               feature_cache=None, negative=None, cfg=1.0, model_low_noise=None, expert_boundary=-1.0):
         node = "FireFlow Inverter"
         require_flow_model(model, node)
+        if model_low_noise is not None:
+            require_flow_model(model_low_noise, node)
+            check_pair(model, model_low_noise, node)
         samples = check_latent(latent, node, model)
         check_channels(model, samples, node)
         check_conditioning(conditioning, samples, node)
@@ -123,8 +130,18 @@ class FireFlowInverter:
         def hooks(m):
             install(m, fam, store.plan.blocks, recorder(store))
             add_guard(m, RecordingGuard(fam, store))
-        inverted, nfe, _ = run_pass(model, cond, samples, inversion_grid(grid), solver, node,
-                                    install=hooks if store is not None else None, negative=negative, cfg=cfg)
+        recording = hooks if store is not None else None
+        experts = {}
+        if model_low_noise is None:
+            inverted, nfe, _ = run_pass(model, cond, samples, inversion_grid(grid), solver, node, install=recording,
+                                        negative=negative, cfg=cfg)
+        else:  # Wan 2.2 A14B: the low-noise expert walks up to the boundary, the high-noise one on to t = 1
+            boundary = auto_boundary(model, expert_boundary)
+            split = expert_split(grid.tolist(), boundary)
+            inverted, nfe, _ = walk({"high": model, "low": model_low_noise}, cond, samples, inversion_grid(grid),
+                                    split, solver, node, install=recording, negative=negative, cfg=cfg)
+            experts = dict(experts=(model_fingerprint(model), model_fingerprint(model_low_noise)),
+                           expert_boundary=boundary, expert_steps=split)
         features = None
         if store is not None:
             with node_errors(node):
@@ -133,7 +150,7 @@ class FireFlowInverter:
             grid=tuple(float(v) for v in grid.to(torch.float32).tolist()), solver=solver,
             latent_shape=tuple(samples.shape), latent_fingerprint=tensor_fingerprint(samples),
             model_fingerprint=model_fingerprint(model), guidance=None if guidance < 0 else float(guidance), nfe=nfe,
-            features=features, family=_family_name(model), cfg=float(cfg))
+            features=features, family=_family_name(model), cfg=float(cfg), **experts)
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"] = inverted
         text = f"inverted: {record.describe()}"
@@ -199,13 +216,21 @@ class FireFlowSampler:
                                   "tooltip": "CFG scale of the edit. -1: the family's usual value when a negative is "
                                              "connected (FLUX.1 / FLUX.2 dev / Kontext: 1, they use guidance instead; "
                                              "Chroma, Qwen-Image, SD3.5, HiDream: 4), else 1."}),
+                "model_low_noise": ("MODEL", {"tooltip": LOW_TIP + " With an INVERSION it must be the inversion's "
+                                                         "low-noise expert (or its V-Injection clone)."}),
+                "expert_boundary": ("FLOAT", {**ADVANCED, "default": -1.0, "min": -1.0, "max": 1.0, "step": 0.005,
+                                              "tooltip": BOUNDARY_TIP}),
             },
         }
 
     def sample(self, model, conditioning, latent, guidance, inversion=None, steps=8, solver="fireflow",
-               schedule="auto", sigmas=None, negative=None, cfg=-1.0):
+               schedule="auto", sigmas=None, negative=None, cfg=-1.0, model_low_noise=None, expert_boundary=-1.0):
         node = "FireFlow Sampler"
         require_flow_model(model, node)
+        if model_low_noise is not None:
+            require_flow_model(model_low_noise, node)
+            check_pair(model, model_low_noise, node)
+        models, split = None, -1  # two experts: {'high', 'low'} and the edit steps on the high-noise one
         samples = check_latent(latent, node, model)
         check_channels(model, samples, node)
         cond_batch = check_conditioning(conditioning, samples, node, prompt_batches=True)
@@ -225,6 +250,11 @@ class FireFlowSampler:
             with node_errors(node):
                 inversion.check_latent(samples.shape)
             grid, solver = inversion.grid_tensor(), inversion.solver
+            if inversion.experts:
+                models, split = check_experts(inversion, model, model_low_noise, node), inversion.expert_steps
+            elif model_low_noise is not None:
+                raise ValueError(f"{node}: this inversion was made with one model; disconnect model_low_noise (or "
+                                 "invert with both Wan 2.2 experts)")
         else:
             if not torch.any(samples):
                 raise ValueError(f"{node}: the latent is all zeros (an empty latent). Connect the Inverter's "
@@ -232,21 +262,30 @@ class FireFlowSampler:
                                  "FireFlow Solver SAMPLER")
             with node_errors(node):
                 grid = resolve_grid(model, samples, steps, schedule, sigmas)
+            if model_low_noise is not None:
+                models = {"high": model, "low": model_low_noise}
+                split = expert_split(grid.tolist(), auto_boundary(model, expert_boundary))
         if cond_batch > samples.shape[0]:  # one inversion, several target prompts in one pass
             samples = samples.repeat(cond_batch // samples.shape[0], *[1] * (samples.ndim - 1))
-        injecting = [g for g in guards(model.model_options) if isinstance(g, InjectionGuard)]
+        parts = [model] if models is None else list({id(m): m for m in models.values()}.values())
+        injecting = [g for m in parts for g in guards(m.model_options) if isinstance(g, InjectionGuard)]
         neg = negative if cfg != 1 else None
         for g in injecting:  # the same checks the sampler runs, here before the model is even loaded
             g.check_record(inversion)
             g.before(EvalContext("sample", cfg), grid, solver, tuple(samples.shape),
                      {"positive": conditioning, "negative": neg})
         cond = with_guidance(conditioning, guidance) if _embedded_guidance(model) else conditioning
-        out_samples, nfe, ctx = run_pass(model, cond, samples, grid, solver, node, negative=neg, cfg=cfg)
+        if models is None:
+            out_samples, nfe, ctx = run_pass(model, cond, samples, grid, solver, node, negative=neg, cfg=cfg)
+        else:
+            out_samples, nfe, ctx = walk(models, cond, samples, grid, split, solver, node, negative=neg, cfg=cfg)
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"] = out_samples
         g = ", ".join(f"{v:.4f}" for v in grid.tolist())
         branches = f" x 2 CFG branches (cfg {cfg:g})" if neg is not None else ""
         text = f"sampled: {solver}, {len(grid) - 1} steps, {nfe} evaluations{branches}, grid [{g}]"
+        if models is not None:
+            text += f"; high-noise expert for steps 0-{split - 1}, low-noise from step {split}"
         hits = ctx.stats.get("hits")
         if hits:
             evals = sorted({(s, c) for s, c, _, _ in hits})

@@ -21,7 +21,7 @@ E, HB, BI, DF, INJ = ("tests/host/test_editing.py", "tests/host/test_hardening.p
                       "tests/host/test_defects.py", "tests/unit/test_injection.py")
 KX, FAM, SCH, TOK = ("tests/host/test_kontext.py", "tests/host/test_families.py", "tests/host/test_schedules_host.py",
                      "tests/unit/test_tokens.py")
-VID = "tests/host/test_video.py"
+VID, WX = "tests/host/test_video.py", "tests/host/test_wan_experts.py"
 
 # name: (file, exact text, replacement, tests that must fail)
 BREAKAGES = {
@@ -130,6 +130,17 @@ BREAKAGES = {
                                        [VID + "::test_default_recipe_records_v_of_the_later_blocks_in_fp8_host_memory[wan21]"]),
     "context windows walked": ("nodes/flow_sampler.py", "    if model_patcher.model_options.get(\"context_handler\") is not None:",
                                "    if False:", [VID + "::test_context_windows_are_refused_before_work"]),
+    "Wan 2.2 experts never switch": ("fireflow/schedules.py", "return sum(1 for t in g[:-1] if t >= boundary)",
+                                     "return 0", [WX + "::test_each_expert_walks_its_own_steps_in_both_passes"]),
+    "segment steps numbered from 0": ("nodes/flow_sampler.py", "ctx.step, ctx.call = ctx.offset + point.step, point.call",
+                                      "ctx.step, ctx.call = point.step, point.call",
+                                      [WX + "::test_features_are_recorded_by_the_expert_that_walks_the_step"]),
+    "an expert's patch plans the other's steps": ("nodes/editing_nodes.py",
+                                                  "plan_map = {dst: src for dst, src in whole.items() if dst[0] in span}",
+                                                  "plan_map = dict(whole)",
+                                                  [WX + "::test_an_injection_window_inside_the_high_noise_steps_needs_no_low_noise_patch"]),
+    "unpatched low-noise expert walked": ("nodes/experts.py", "        if lost:\n", "        if False:\n",
+                                          [WX + "::test_missing_swapped_or_unpatched_experts_are_refused_before_work"]),
 }
 
 
