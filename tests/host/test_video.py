@@ -204,11 +204,34 @@ def test_context_windows_are_refused_before_work():
     """ComfyUI's Context Windows (Manual) node splits sampling into blended windows: not one ODE."""
     import comfy.context_windows as cw
     from comfy_extras.nodes_context_windows import ContextWindowsManualNode as node
+    import inspect
+    extra = {"freenoise": False} if "freenoise" in inspect.signature(node.execute).parameters else {}  # newer hosts
     out = node.execute(ff.build("wan21"), 4, 1, cw.ContextSchedules.UNIFORM_STANDARD, 1, False,
-                       cw.ContextFuseMethods.PYRAMID, 2)
+                       cw.ContextFuseMethods.PYRAMID, 2, **extra)
     windowed = out.result[0] if hasattr(out, "result") else out[0]
     assert windowed.model_options.get("context_handler") is not None
     model, calls = counting_clone(windowed)
     with pytest.raises(ValueError, match="context windows"):
         invert(model, ff.conditioning("wan21", 7, 1), ff.latent("wan21"))
+    assert calls == []
+
+
+def test_wan_flowrvs_is_refused_before_work():
+    """Wan FlowRVS (ComfyUI after 0.3.75) runs an image-to-image flow (IMG_TO_IMG_FLOW sampling), not a velocity
+    from noise to data: there is no ODE from the clip to noise to invert."""
+    import comfy.model_patcher
+    import comfy.model_sampling
+    import comfy.supported_models
+    if not hasattr(comfy.supported_models, "WAN21_FlowRVS"):
+        pytest.skip("this ComfyUI has no Wan FlowRVS (added after 0.3.75)")
+    base = ff.build("wan21")
+    mc = comfy.supported_models.WAN21_FlowRVS(dict(base.model.model_config.unet_config, model_type="flow_rvs"))
+    mc.set_inference_dtype(torch.float32, None)
+    model = mc.get_model({}, device="cpu")
+    model.diffusion_model.load_state_dict(base.model.diffusion_model.state_dict())
+    assert isinstance(model.model_sampling, comfy.model_sampling.IMG_TO_IMG_FLOW)
+    cpu = torch.device("cpu")
+    rvs, calls = counting_clone(comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu))
+    with pytest.raises(ValueError, match="image-to-image flow"):
+        invert(rvs, ff.conditioning("wan21", 7, 1), ff.latent("wan21"))
     assert calls == []
