@@ -60,7 +60,7 @@ def run(pack, resolution=1024, steps=8):
         fam = by_class[cls]
         side = resolution // down
         image = fam.image_tokens((1, 16, side, side))
-        spec = fam.with_recipe(CacheSpec(double_blocks="auto", single_blocks="auto", inject_steps=1))
+        spec = fam.with_recipe(CacheSpec(double_blocks="auto", single_blocks="auto", inject_steps=1), (double, single))
         plan = spec.resolve((double, single), steps, "fireflow")
         held = plan.estimate_bytes(1, heads, width // heads, text, image, torch.bfloat16)
         cfg = fam.guidance != "embedded"

@@ -2,7 +2,8 @@
 
 Replaces the text between <!-- bench:start --> and <!-- bench:end --> in README.md (from the first file's analytic,
 host, editing and gpu sections) and copies the plots to docs/; the model-family table between <!-- families:start -->
-and <!-- families:end --> comes from the `families` sections of every file given (one per ComfyUI host it ran on).
+and <!-- families:end --> comes from the `families` sections of every file given (one per ComfyUI host it ran on);
+the video memory table between <!-- video:start --> and <!-- video:end --> from the first `video` section.
 """
 import json
 import pathlib
@@ -13,6 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 FAMILIES_START, FAMILIES_END = "<!-- families:start -->", "<!-- families:end -->"
 QUALITY_START, QUALITY_END = "<!-- quality:start -->", "<!-- quality:end -->"
+VIDEO_START, VIDEO_END = "<!-- video:start -->", "<!-- video:end -->"
 SOLVERS = ("euler", "rf_solver", "midpoint", "fireflow", "rf_solver_3")
 PLOTS = ("analytic_trajectories_equal_nfe.png", "analytic_round_trip_vs_nfe.png", "analytic_error_vs_nfe.png",
          "host_round_trip_vs_nfe.png")
@@ -120,6 +122,9 @@ def main(argv=None):
     if hosts:
         from . import families
         text = _fill(text, FAMILIES_START, FAMILIES_END, "\n".join(families.render(hosts)))
+    video = next((d["video"] for d in docs if "video" in d), None)
+    if video is not None:
+        text = _fill(text, VIDEO_START, VIDEO_END, video["markdown"])
     quality = next((d["quality"] for d in docs if "quality" in d), None)
     if quality is not None:
         from . import quality as q
