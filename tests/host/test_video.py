@@ -15,7 +15,7 @@ import torch
 
 import family_fixtures as ff
 from familylib import N, cache, edit, invert, patch, with_spy
-from hostlib import counting_clone
+from hostlib import PACK, counting_clone
 from test_families import _hunyuan_text_first
 
 SINGLE = 1
@@ -235,3 +235,17 @@ def test_wan_flowrvs_is_refused_before_work():
     with pytest.raises(ValueError, match="image-to-image flow"):
         invert(rvs, ff.conditioning("wan21", 7, 1), ff.latent("wan21"))
     assert calls == []
+
+
+def test_video_recipe_is_the_later_half_of_the_blocks_the_model_has():
+    """'later' = the later half: Wan's 40 blocks -> 20-39; HunyuanVideo's 40 single blocks -> 20-39 (its 20 double
+    blocks left alone); HunyuanVideo 1.5 has 54 double blocks and no single ones -> double 27-53."""
+    from fireflow.features import CacheSpec
+    fams = PACK.nodes.families
+    auto = CacheSpec(single_blocks="auto", double_blocks="auto")
+    wan, hyv = fams.WAN.with_recipe(auto, (0, 40)), fams.HUNYUAN_VIDEO.with_recipe(auto, (20, 40))
+    hyv15 = fams.HUNYUAN_VIDEO.with_recipe(auto, (54, 0))
+    assert (wan.single_blocks, wan.dtype, wan.device) == ("20-39", "fp8", "cpu")
+    assert (hyv.double_blocks, hyv.single_blocks) == ("none", "20-39")
+    assert (hyv15.double_blocks, hyv15.single_blocks) == ("27-53", "none")
+    assert fams.FLUX1.with_recipe(auto, (19, 38)).dtype == "model"  # images keep the model's dtype
