@@ -219,6 +219,82 @@ def family_workflow(spec):
     return g
 
 
+VIDEO_SOURCE = "a video of a cat walking along a wooden bench in a park"
+VIDEO_TARGET = "a video of a tiger walking along a wooden bench in a park"
+_WAN_TEXT = _clip("Load umT5 text encoder", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "wan")
+_WAN_VAE = _vae("wan_2.1_vae.safetensors")
+_WAN_SHIFT = ("ModelSamplingSD3", {"shift": 8.0})
+
+# One FireFlow video edit per video family, with the model files, loaders and model-sampling nodes of ComfyUI's own
+# templates for that family (workflows/video/). negative: a negative prompt and the family's usual CFG (cfg -1);
+# guidance: distilled guidance of the edit (the inversion uses 1); experts: Wan 2.2 A14B, where `unet` is the
+# high-noise expert and `unet_low` the low-noise one, each with its own model sampling and V-Injection Patch.
+VIDEO_WORKFLOWS = {
+    "fireflow_edit_wan21_t2v": dict(
+        loaders={"unet": _unet("Load Wan 2.1 T2V 14B", "wan2.1_t2v_14B_fp16.safetensors"),
+                 "clip": _WAN_TEXT, "vae": _WAN_VAE},
+        sampling=_WAN_SHIFT, negative=True),
+    "fireflow_edit_wan22_a14b": dict(
+        loaders={"unet": _unet("Load Wan 2.2 T2V A14B high-noise expert",
+                               "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"),
+                 "unet_low": _unet("Load Wan 2.2 T2V A14B low-noise expert",
+                                   "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors"),
+                 "clip": _WAN_TEXT, "vae": _WAN_VAE},
+        sampling=_WAN_SHIFT, negative=True, experts=True),
+    "fireflow_edit_hunyuan_video": dict(
+        loaders={"unet": _unet("Load HunyuanVideo T2V", "hunyuan_video_t2v_720p_bf16.safetensors"),
+                 "clip": ("DualCLIPLoader", "Load text encoders", {
+                     "clip_name1": "clip_l.safetensors", "clip_name2": "llava_llama3_fp8_scaled.safetensors",
+                     "type": "hunyuan_video"}),
+                 "vae": _vae("hunyuan_video_vae_bf16.safetensors")},
+        guidance=6.0),  # the template's FluxGuidance
+}
+
+
+def video_workflow(spec):
+    """The FireFlow edit of a video: stock LoadVideo and GetVideoComponents, VAEEncode of every frame, invert with
+    the source prompt (CFG 1, guidance 1), edit with the target prompt, VAEDecode, CreateVideo at the source's frame
+    rate and SaveVideo (as ComfyUI's video templates save)."""
+    g = dict(spec["loaders"])
+    experts = ("unet", "unet_low") if spec.get("experts") else ("unet",)
+    model = {u: u for u in experts}
+    which = {"unet": "high-noise expert", "unet_low": "low-noise expert"} if spec.get("experts") else {}
+    if "sampling" in spec:
+        cls, inputs = spec["sampling"]
+        for u in experts:
+            key = u.replace("unet", "sampling")
+            title = f"Model sampling shift{', ' + which[u] if u in which else ''} (as the family's template)"
+            g[key] = (cls, title, {"model": [u, 0], **inputs})
+            model[u] = key
+    g["video"] = ("LoadVideo", "Source video", {"file": "example.mp4"})
+    g["components"] = ("GetVideoComponents", "Frames and frame rate", {"video": ["video", 0]})
+    g["encode"] = ("VAEEncode", "Encode", {"pixels": ["components", 0], "vae": ["vae", 0]})
+    g.update(_text("source", "Source prompt", VIDEO_SOURCE))
+    g["cache"] = _cache("Attention Feature Cache", dtype="auto")  # the node's defaults: the video recipe
+    inv = _inverter(8, "fireflow", model=model["unet"])
+    if spec.get("experts"):
+        inv[2]["model_low_noise"] = [model["unet_low"], 0]
+    g["invert"] = inv
+    g.update(_text("target", "Target prompt", VIDEO_TARGET))
+    if spec.get("negative"):
+        g.update(_text("negative", "Negative prompt", ""))
+    for u in experts:
+        cls, title, inputs = _patch(model[u])
+        g[u.replace("unet", "patch")] = (cls, f"{title}{' (' + which[u] + ')' if u in which else ''}", inputs)
+    edit = _sampler("target", spec.get("guidance", 1.0))
+    if spec.get("negative"):
+        edit[2].update(negative=["negative", 0], cfg=-1.0)
+    if spec.get("experts"):
+        edit[2]["model_low_noise"] = ["patch_low", 0]
+    g["edit"] = edit
+    g["decode_edit"] = ("VAEDecode", "Decode", {"samples": ["edit", 0], "vae": ["vae", 0]})
+    g["create_edit"] = ("CreateVideo", "Create video (source frame rate)", {"images": ["decode_edit", 0],
+                                                                            "fps": ["components", 2]})
+    g["save_edit"] = ("SaveVideo", "Save video", {"video": ["create_edit", 0], "filename_prefix": "fireflow/video_edit",
+                                                  "format": "auto", "codec": "auto"})
+    return g
+
+
 def _ids(graph):
     """Node key -> API id ("1", "2", ...), in the graph's order."""
     return {key: str(i) for i, key in enumerate(graph, 1)}
@@ -242,11 +318,17 @@ def _widget_default(spec):
     return choices[0] if choices else None
 
 
-def _sockets(info):
-    """Names of an object_info node's socket (non-widget) inputs, in the order the frontend creates them."""
+def _sockets(info, linked=()):
+    """Names of an object_info node's socket inputs, in the order the frontend creates them: the non-widget inputs and
+    the widgets in `linked` (widget inputs a link feeds, such as CreateVideo's fps from GetVideoComponents)."""
     spec = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
     order = info.get("input_order", {})
-    return [n for n in order.get("required", []) + order.get("optional", []) if not _is_widget(spec[n])]
+    return [n for n in order.get("required", []) + order.get("optional", []) if not _is_widget(spec[n]) or n in linked]
+
+
+def _upload(opts):
+    """Whether a combo gets the frontend's upload button (one more widget row and one more saved value)."""
+    return bool(opts.get("image_upload") or opts.get("video_upload"))
 
 
 def widget_names(info):
@@ -269,7 +351,7 @@ def _is_widget(spec):
 # dependency depth; inside a column, nodes top to bottom in the order ROWS gives, chosen so few wires cross.
 STAGES = ("load", "prompt", "invert", "edit", "sample", "save")  # left to right
 STAGE_OF = {"unet": "load", "clip": "load", "vae": "load", "image": "load", "sampling": "load", "scale": "load",
-            "negative": "edit",
+            "video": "load", "components": "load", "negative": "edit", "create": "save",
             "encode": "invert", "source": "invert", "cache": "invert", "invert": "invert",
             "target": "edit", "patch": "edit", "edit": "edit",
             "prompt": "prompt", "guidance": "prompt",
@@ -282,13 +364,20 @@ GROUP_TITLES = {"load": "1 · Load models and image", "prompt": "2 · Prompt",
 GROUP_TITLES_FOR = {
     "fireflow_reconstruction": {"invert": "2 · Invert the source image", "edit": "3 · Reconstruct (same prompt)"},
     "fireflow_one_inversion_many_prompts": {"edit": "3 · Edit: one sampler per target prompt"},
-    "fireflow_text_to_image": {"load": "1 · Load models"}}
+    "fireflow_text_to_image": {"load": "1 · Load models"},
+    **{f"video/{name}": {"load": "1 · Load models and video",
+                         "invert": "2 · Invert the source video (source prompt, record features)",
+                         "save": "4 · Decode and save the video",
+                         **({"edit": "3 · Edit (target prompt, inject features: one patch per expert)"}
+                            if spec.get("experts") else {})} for name, spec in VIDEO_WORKFLOWS.items()}}
 ROWS = {  # top-to-bottom order of the nodes that share a column (the rest follow in the graph's order)
     "fireflow_edit": ("unet", "clip", "image", "vae", "source", "encode", "cache", "patch", "target"),
     "fireflow_rf_edit": ("unet", "clip", "image", "vae", "source", "encode", "cache", "patch", "target"),
     "fireflow_reconstruction": ("unet", "clip", "image", "vae", "source", "encode"),
     "fireflow_one_inversion_many_prompts": ("unet", "clip", "image", "vae", "source", "encode", "cache", "patch"),
-    "fireflow_text_to_image": ("clip", "unet", "vae", "noise", "guider", "sampler", "sigmas", "empty")}
+    "fireflow_text_to_image": ("clip", "unet", "vae", "noise", "guider", "sampler", "sigmas", "empty"),
+    **{f"video/{name}": ("unet", "unet_low", "clip", "video", "vae", "sampling", "sampling_low", "components", "source",
+                         "encode", "cache", "patch", "patch_low", "target", "negative") for name in VIDEO_WORKFLOWS}}
 GROUP_COLORS = {"load": "#3f789e", "prompt": "#8A8", "invert": "#8A8", "edit": "#b58b2a", "sample": "#b58b2a",
                 "save": "#88A"}  # colours of LiteGraph's group palette
 
@@ -298,7 +387,7 @@ SLOT_H, WIDGET_H, NODE_PAD, TITLE_H = 20, 24, 14, 30
 TEXT_H = 96  # a multiline prompt box showing a few lines
 WIDTH = {"CLIPTextEncode": 400, "VAEEncode": 200, "VAEDecode": 200}
 NODE_WIDTH = 300
-ROOM = {"LoadImage": 240, "SaveImage": 150,  # image previews
+ROOM = {"LoadImage": 240, "SaveImage": 150, "LoadVideo": 240, "SaveVideo": 240,  # image and video previews
         "FireFlowFeatureCache": WIDGET_H,  # the preset picker the js extension adds
         "FireFlowInverter": 84, "FireFlowSampler": 84, "FireFlowVInjection": 84}  # summary shown after a run
 COL_GAP, GROUP_GAP, ROW_GAP, GROUP_PAD, GROUP_TITLE_H = 70, 70, 60, 24, 44
@@ -310,7 +399,7 @@ def _node_size(cls, n_slots, widget_specs):
     for s in widget_specs:
         opts = s[1] if len(s) > 1 else {}
         h += TEXT_H if opts.get("multiline") else WIDGET_H * (1 + bool(opts.get("control_after_generate"))
-                                                             + bool(opts.get("image_upload")))
+                                                             + _upload(opts))
     return [WIDTH.get(cls, NODE_WIDTH), h + ROOM.get(cls, 0)]
 
 
@@ -414,10 +503,14 @@ def to_ui(api, object_info, stages, titles, rank):
             if _is_widget(s):
                 widget_specs.append(s)
                 opts = s[1] if len(s) > 1 else {}
+                if isinstance(value, list):  # a link feeds the widget: a socket naming it; the widget keeps its default
+                    inputs.append({"name": name, "type": s[0], "widget": {"name": name},
+                                   "link": link_ids[((value[0], value[1]), (nid, name))]})
+                    value = None
                 widgets.append(value if value is not None else _widget_default(s))
                 if opts.get("control_after_generate"):
                     widgets.append("fixed")
-                if opts.get("image_upload"):
+                if _upload(opts):
                     widgets.append("image")
             else:
                 link = link_ids[((value[0], value[1]), (nid, name))] if isinstance(value, list) else None
@@ -427,7 +520,8 @@ def to_ui(api, object_info, stages, titles, rank):
             ls = [link_ids[((nid, slot), t)] for t in consumers.get((nid, slot), [])]
             outputs.append({"name": oname, "type": otype, "links": ls, "slot_index": slot})
             for t, lid in zip(consumers.get((nid, slot), []), ls):
-                target_slot = _sockets(object_info[api[t[0]]["class_type"]]).index(t[1])
+                linked = {k for k, v in api[t[0]]["inputs"].items() if isinstance(v, list)}
+                target_slot = _sockets(object_info[api[t[0]]["class_type"]], linked).index(t[1])
                 links.append([lid, int(nid), slot, int(t[0]), target_slot, otype])
         sizes[nid] = _node_size(node["class_type"], max(len(inputs), len(outputs)), widget_specs)
         nodes.append({"id": int(nid), "type": node["class_type"], "pos": None, "size": sizes[nid],
@@ -454,10 +548,12 @@ def fetch_object_info():
 
 
 def render(object_info):
-    """{relative path: JSON text} for every workflow in both formats (family edits under families/)."""
+    """{relative path: JSON text} for every workflow in both formats (family edits under families/, video edits under
+    video/)."""
     files = {}
     family = {f"families/{n}": family_workflow(spec) for n, spec in FAMILY_WORKFLOWS.items()}
-    for name, graph in {**workflows(), **family}.items():
+    video = {f"video/{n}": video_workflow(spec) for n, spec in VIDEO_WORKFLOWS.items()}
+    for name, graph in {**workflows(), **family, **video}.items():
         api = to_api(graph)
         ids = _ids(graph)
         stages = {nid: _stage(key) for key, nid in ids.items()}

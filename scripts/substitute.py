@@ -15,6 +15,12 @@ Workflows of other families (workflows/families/) load a model file listed in FA
 becomes FFTestTinyFamily (scripts/family_fixtures.py), every text encoder node FFTestFamilyConditioning of that
 family (Qwen-Image-Edit's with its reference image), VAEEncode FFTestFamilyLatent and VAEDecode FFTestLatentImage;
 the other loaders are removed. Stock nodes between them (ReferenceLatent, ModelSampling*) run as they are.
+
+Video workflows (workflows/video/) go the same way (Wan 2.1 and each Wan 2.2 A14B expert: the tiny "wan21"; the two
+experts are two models, the low-noise one drawn with seed 1). Their stock video nodes run for real: LoadVideo opens a
+seeded 5-frame 64x64 MP4 written into the input folder (write_test_video), GetVideoComponents hands its frame rate to
+CreateVideo, and SaveVideo writes the MP4 of the decoded frames (FFTestLatentImage shows the first latent frame, so
+one frame).
 """
 import copy
 import pathlib
@@ -23,6 +29,8 @@ import zlib
 from fixtures import DETECTABLE_NAME, VAE_NAME
 
 TEST_IMAGE = "fireflow_test.png"
+TEST_VIDEO = "fireflow_test.mp4"
+TEST_FPS = 16  # Wan's frame rate; the saved edit must keep it
 SIZE = 64
 
 
@@ -36,10 +44,36 @@ def write_test_image(input_dir, seed=0):
     return TEST_IMAGE
 
 
+def write_test_video(input_dir, seed=0, frames=5):
+    """A seeded 64x64 H.264 MP4 of `frames` frames at TEST_FPS in the server's input folder (for LoadVideo)."""
+    import av
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:SIZE, 0:SIZE]
+    with av.open(str(pathlib.Path(input_dir) / TEST_VIDEO), mode="w") as container:
+        stream = container.add_stream("h264", rate=TEST_FPS)
+        stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, "yuv420p"
+        for t in range(frames):
+            img = np.stack([(x + 4 * t) * 4, y * 4, (x + y) * 2], -1) + rng.integers(0, 32, (SIZE, SIZE, 3))
+            frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype("uint8"), format="rgb24")
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return TEST_VIDEO
+
+
 FAMILY_FILES = {"flux2_dev_fp8mixed.safetensors": "flux2", "Chroma1-HD.safetensors": "chroma",
                 "qwen_image_fp8_e4m3fn.safetensors": "qwen_image", "qwen_image_edit_fp8_e4m3fn.safetensors": "qwen_image",
                 "sd3.5_large_fp8_scaled.safetensors": "sd3", "z_image_turbo_bf16.safetensors": "z_image",
-                "hidream_i1_full_fp16.safetensors": "hidream", "hunyuanimage2.1_bf16.safetensors": "hunyuan_image21"}
+                "hidream_i1_full_fp16.safetensors": "hidream", "hunyuanimage2.1_bf16.safetensors": "hunyuan_image21",
+                # video: ComfyUI loads each Wan 2.2 A14B expert as a Wan 2.1 T2V 14B
+                "wan2.1_t2v_14B_fp16.safetensors": "wan21",
+                "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors": "wan21",
+                "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors": "wan21",
+                "hunyuan_video_t2v_720p_bf16.safetensors": "hunyuan_video"}
+MODEL_SEEDS = {"wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors": 1}  # weights seed of the tiny model (default 0):
+# the two A14B experts must be two different models of one architecture
 CLIP_LOADERS = ("CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader", "QuadrupleCLIPLoader")
 
 
@@ -59,7 +93,8 @@ def _substitute_family(out, family):
     for nid, node in list(out.items()):
         kind, inputs, meta = node["class_type"], node["inputs"], node.get("_meta", {})
         if kind in ("UNETLoader", "CheckpointLoaderSimple"):
-            out[nid] = {"class_type": "FFTestTinyFamily", "_meta": meta, "inputs": {"family": family, "seed": 0}}
+            seed = MODEL_SEEDS.get(inputs.get("unet_name") or inputs.get("ckpt_name"), 0)
+            out[nid] = {"class_type": "FFTestTinyFamily", "_meta": meta, "inputs": {"family": family, "seed": seed}}
         elif kind in CLIP_LOADERS or kind in ("VAELoader", "LoadImage", "FluxKontextImageScale"):
             del out[nid]
         elif kind in ("CLIPTextEncode", "TextEncodeQwenImageEdit"):
@@ -72,6 +107,8 @@ def _substitute_family(out, family):
                         "inputs": {"family": family, "seed": 0, "size": size}}
         elif kind == "VAEDecode":
             out[nid] = {"class_type": "FFTestLatentImage", "_meta": meta, "inputs": {"samples": inputs["samples"]}}
+        elif kind == "LoadVideo":
+            inputs["file"] = TEST_VIDEO
     return out
 
 
@@ -108,10 +145,20 @@ def substitute(api):
     return out
 
 
-def substitute_toy(api, captions, seed=0):
+def substitute_toy(api, captions, seed=0, cfg=None):
     """A copy of a FLUX.1 workflow that runs on the toy shapes FLUX (scripts/toy_model.py): prompts become toy captions
-    through `captions` ({workflow prompt: caption}), the source photo a toy scene painted from the source caption."""
+    through `captions` ({workflow prompt: caption}), the source photo a toy scene painted from the source caption.
+    With `cfg`, every FireFlow Sampler edits at that CFG with the empty caption as its negative (the toy model has no
+    distilled guidance, so FLUX's guidance widget does nothing to it)."""
     out = copy.deepcopy(api)
+    if cfg is not None:
+        empty = str(max(int(k) for k in out) + 1)
+        out[empty] = {"class_type": "CLIPTextEncode", "_meta": {"title": "Negative (empty caption)"},
+                      "inputs": {"text": "", "clip": None}}
+        captions = {**captions, "": ""}
+        for node in out.values():
+            if node["class_type"] == "FireFlowSampler":
+                node["inputs"].update(negative=[empty, 0], cfg=float(cfg))
     source = None
     for nid, node in list(out.items()):
         kind, inputs, meta = node["class_type"], node["inputs"], node.get("_meta", {})

@@ -1,18 +1,23 @@
 """Every workflow in workflows/ runs through the real ComfyUI server (tiny parts substituted; see substitute.py)."""
 import json
+import re
 
 import pytest
 from PIL import Image
 
 from comfy_server import ROOT, ComfyServer
-from substitute import substitute, write_test_image
+from substitute import TEST_FPS, substitute, write_test_image, write_test_video
 
 import make_workflows  # noqa: E402
 
 API = sorted((ROOT / "workflows" / "api").glob("*.json"))
 FAMILIES = sorted((ROOT / "workflows" / "families" / "api").glob("*.json"))  # one FireFlow edit per model family
+VIDEOS = sorted((ROOT / "workflows" / "video" / "api").glob("*.json"))  # one FireFlow video edit per video family
 EVALS = {"fireflow_edit": 9, "fireflow_reconstruction": 9, "fireflow_rf_edit": 30,
-         "fireflow_one_inversion_many_prompts": 9, **{p.stem: 9 for p in FAMILIES}}
+         "fireflow_one_inversion_many_prompts": 9, **{p.stem: 9 for p in FAMILIES},
+         # 8 FireFlow steps: 9; Wan 2.2 A14B restarts FireFlow's carried velocity at the expert switch: 10
+         "fireflow_edit_wan21_t2v": 9, "fireflow_edit_wan22_a14b": 10, "fireflow_edit_hunyuan_video": 9}
+SAVES = ("SaveImage", "SaveVideo")  # output nodes whose files the runs check
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +26,7 @@ def server(tmp_path_factory, detectable_files):
     try:
         srv.start()
         write_test_image(srv.base / "input")
+        write_test_video(srv.base / "input")
         yield srv
     finally:
         srv.stop()
@@ -57,7 +63,7 @@ def test_workflow_files_are_current(server):
 
 
 def test_ui_and_api_formats_agree():
-    for api_path in API + FAMILIES:
+    for api_path in API + FAMILIES + VIDEOS:
         ui = json.loads((api_path.parent.parent / api_path.name).read_text())
         api = json.loads(api_path.read_text())
         assert sorted(int(k) for k in api) == sorted(n["id"] for n in ui["nodes"])
@@ -66,23 +72,43 @@ def test_ui_and_api_formats_agree():
             assert (ROOT / "workflows" / f"{api_path.stem}.jpg").is_file(), "preview: scripts/update_previews.sh"
 
 
-@pytest.mark.parametrize("path", API + FAMILIES, ids=[p.stem for p in API + FAMILIES])
+@pytest.mark.parametrize("path", API + FAMILIES + VIDEOS, ids=[p.stem for p in API + FAMILIES + VIDEOS])
 def test_workflow_runs(server, path):
     api = json.loads(path.read_text())
     result = server.run(substitute(api), timeout=600)
     assert result["status"]["status_str"] == "success", result["status"]
-    saves = [nid for nid, n in api.items() if n["class_type"] == "SaveImage"]
+    saves = [nid for nid, n in api.items() if n["class_type"] in SAVES]
+    assert saves
     for nid in saves:
-        images = result["outputs"][nid]["images"]
-        assert images and all((server.base / "output" / i["subfolder"] / i["filename"]).is_file() for i in images)
-    # nodes served from ComfyUI's cache (an identical edit in an earlier workflow) report no UI output again
+        files = [server.base / "output" / i["subfolder"] / i["filename"] for i in result["outputs"][nid]["images"]]
+        assert files and all(f.is_file() for f in files)
+        if api[nid]["class_type"] == "SaveVideo":
+            for f in files:
+                check_video(f)
+    # nodes served from ComfyUI's cache (an identical edit in an earlier workflow) report no UI output again; no
+    # earlier workflow has a video edit's models, so those always report
     samplers = [nid for nid, n in api.items() if n["class_type"] == "FireFlowSampler" and nid in result["outputs"]]
     assert samplers or not any(n["class_type"] == "FireFlowSampler" for n in api.values())
+    assert samplers or path not in VIDEOS
     for nid in samplers:
         text = result["outputs"][nid]["text"][0]
-        assert f"{EVALS[path.stem]} evaluations" in text
+        assert re.search(rf"(?<!\d){EVALS[path.stem]} evaluations", text), text
         if injects(api, nid):
             assert "injected" in text
+        if "model_low_noise" in api[nid]["inputs"]:  # both experts walked their part of the pass
+            assert re.search(r"high-noise expert for steps 0-\d+, low-noise from step \d+", text), text
+
+
+def check_video(path):
+    """An MP4 that SaveVideo wrote from the decoded frames, at the source video's frame rate (CreateVideo's fps comes
+    from GetVideoComponents). With the tiny parts the decode is FFTestLatentImage: the first latent frame, 8 x 8."""
+    import av
+    assert path.suffix == ".mp4"
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        assert frames and frames[0].width > 0 and frames[0].height > 0
+        assert float(stream.average_rate or stream.base_rate) == TEST_FPS, (stream.average_rate, stream.base_rate)
 
 
 def injects(api, sampler_id):
