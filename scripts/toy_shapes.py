@@ -9,9 +9,13 @@ Everything is procedural and seeded, host-free (torch only):
   then an orthonormal 12 -> 16 embedding). A VAE would add its own reconstruction error to every score; this one is
   exact, so what the bench measures is the flow model and the editing method alone.
 - `classify(img, background)`: a deterministic pixel classifier (after a 3 x 3 median filter, mask = pixels far from
-  the background colours;
-  colour = nearest palette colour of the mask's mean; shape = best IoU against the four templates fitted to the mask's
-  bounding box). Used for the model's gate and the edit scores, never by eye.
+  the background colours; colour = nearest palette colour of the mask's mean; shape from the mask's bounding box: a
+  bar is at least 1.6 times wider than high, a pillar 1.6 times higher than wide, and of the round ones a ring has a
+  mostly empty middle). Used for the model's gate and the edit scores, never by eye.
+
+The four shapes differ at low spatial frequency (aspect ratio, a hole): a model small enough to train on two CPU cores
+in minutes learns those reliably, while circle / square / triangle / cross came out as look-alike blobs (measured:
+52 % shape accuracy against 91 % for these, same model and training budget).
 """
 import math
 import random
@@ -20,11 +24,13 @@ from typing import Optional, Tuple
 
 import torch
 
-SIZE = 32
+SIZE = 24
 RADIUS = (SIZE / 4, SIZE * 3 / 8)  # shape half size, pixels
 TOKENS = 10
+RING_HOLE = 0.55  # a ring's hole, in radii
+ASPECT = 1.6  # the classifier's bar / pillar threshold (the shapes are 2.5 : 1)
 CONTEXT, POOLED = 32, 16
-SHAPES = ("circle", "square", "triangle", "cross")
+SHAPES = ("circle", "ring", "bar", "pillar")
 COLOURS = {"red": (0.9, 0.1, 0.1), "green": (0.1, 0.8, 0.2), "blue": (0.15, 0.25, 0.95), "yellow": (0.95, 0.85, 0.1),
            "magenta": (0.9, 0.15, 0.85), "cyan": (0.1, 0.85, 0.9)}
 BACKGROUNDS = {"gray": (0.5, 0.5, 0.5), "black": (0.05, 0.05, 0.05), "white": (0.95, 0.95, 0.95),
@@ -63,13 +69,13 @@ def template(shape, cx, cy, r, size=SIZE):
     dx, dy = x - cx, y - cy
     if shape == "circle":
         return dx * dx + dy * dy <= r * r
-    if shape == "square":
-        return (dx.abs() <= r * 0.85) & (dy.abs() <= r * 0.85)
-    if shape == "triangle":  # pointing up: apex at cy - r, base at cy + r
-        return (dy <= r) & (dy >= -r) & (dx.abs() <= (dy + r) / 2)
-    if shape == "cross":
-        arm = r / 3
-        return ((dx.abs() <= arm) & (dy.abs() <= r)) | ((dy.abs() <= arm) & (dx.abs() <= r))
+    if shape == "ring":  # a disc with a hole of RING_HOLE times its radius
+        d2 = dx * dx + dy * dy
+        return (d2 <= r * r) & (d2 > (RING_HOLE * r) ** 2)
+    if shape == "bar":  # horizontal, 5 : 2
+        return (dx.abs() <= r) & (dy.abs() <= 0.4 * r)
+    if shape == "pillar":  # vertical, 2 : 5
+        return (dy.abs() <= r) & (dx.abs() <= 0.4 * r)
     raise ValueError(shape)
 
 
@@ -166,12 +172,14 @@ def classify(img, bg=("gray",)):
     y, x_ = torch.meshgrid(torch.arange(x.shape[-2]) + 0.5, torch.arange(x.shape[-1]) + 0.5, indexing="ij")
     u, v = (x_ - (x0 + x1) / 2) / ((x1 - x0) / 2), (y - (y0 + y1) / 2) / ((y1 - y0) / 2)  # the bounding box: [-1, 1]^2
 
-    def fit(shape):  # IoU with the shape stretched to the mask's bounding box
-        t = {"circle": u * u + v * v <= 1, "square": (u.abs() <= 1) & (v.abs() <= 1),
-             "triangle": (v.abs() <= 1) & (u.abs() <= (v + 1) / 2),
-             "cross": ((u.abs() <= 1 / 3) & (v.abs() <= 1)) | ((v.abs() <= 1 / 3) & (u.abs() <= 1))}[shape]
-        return float((t & mask).sum()) / float((t | mask).sum())
-    return Reading(colour, max(SHAPES, key=fit), mask)
+    w, h = x1 - x0, y1 - y0
+    if w >= ASPECT * h:
+        return Reading(colour, "bar", mask)
+    if h >= ASPECT * w:
+        return Reading(colour, "pillar", mask)
+    middle = (u.abs() <= 0.25) & (v.abs() <= 0.25)  # a ring's hole covers this square of its bounding box
+    filled = float((mask & middle).sum()) / max(1.0, float(middle.sum()))
+    return Reading(colour, "ring" if filled < 0.5 else "circle", mask)
 
 
 def _median3(x):

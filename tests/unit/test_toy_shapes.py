@@ -39,7 +39,7 @@ def test_edit_pairs_change_exactly_one_thing():
 
 
 def test_text_encoder():
-    tokens, pooled = toy.encode_text(["a red circle", "a blue square on a black and white background", ""])
+    tokens, pooled = toy.encode_text(["a red circle", "a blue ring on a black and white background", ""])
     assert tokens.shape == (3, toy.TOKENS, toy.CONTEXT) and pooled.shape == (3, toy.POOLED)
     assert tokens[2].abs().sum() == 0  # the empty caption: the unconditional prompt
     with pytest.raises(ValueError, match="outside the vocabulary"):

@@ -1,0 +1,76 @@
+"""Editing quality on the toy shapes FLUX (issue 12): what random weights cannot show.
+
+The model is trained once per machine by scripts/toy_model.py (minutes on 2 cores; reused afterwards, keyed by its
+recipe) and must pass its own gate. The edit tests run seeded colour-change pairs (bench/quality.py's pairs) through
+the pack's nodes and read the pixels with the task's classifier. Each threshold sits between the values measured with
+and without V injection (`python -m bench quality`, README: "Editing quality"), as each constant says; a broken
+injection (a no-op, the wrong step, the wrong tokens) must fail them (scripts/break_check.py).
+"""
+import pytest
+
+import toy_model
+from bench import quality
+
+N = 30  # colour edits: the first 30 of the bench's pairs with kind "colour"
+# Measured on these 30 pairs (bench quality, seed 0, README "Editing quality"): V injection raises the background PSNR
+# outside both objects by 4.7 dB on average over editing without it (paired, sd 6.6, standard error 1.2); a no-op
+# injection gives exactly 0. Injecting 2 steps instead of 1 adds 3.6 dB more. 63 % of the injected edits read as the
+# target (no injection: 97 %: V carries the source's appearance, the papers' editability trade-off).
+BACKGROUND_GAIN_DB = 2.0  # about two standard errors below the measured 4.7
+MORE_STEPS_GAIN_DB = 1.0  # measured 3.6
+SUCCESS_INJECTED = 0.4  # measured 0.63
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return toy_model.load()
+
+
+@pytest.fixture(scope="module")
+def colour_pairs():
+    return [p for p in quality.edit_pairs(3 * N) if p[2] == "colour"][:N]
+
+
+def _scores(toy, pairs, method):
+    sources, targets = [p[0] for p in pairs], [p[1] for p in pairs]
+    edited, recon, nfe, _ = quality.run_method(toy, method, sources, targets)
+    return [quality.score(s, t, k, e, r) for (s, t, k), e, r in zip(pairs, edited, recon)], nfe
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values)
+
+
+def _gain(a, b, key="background_psnr"):
+    return _mean([x[key] - y[key] for x, y in zip(a, b)])
+
+
+def test_trained_model_passes_its_gate(toy):
+    """At least 90 % of seeded captions come out with the requested colour and shape (the issue's gate; measured
+    95 % on this seed, 95 % over three seeds)."""
+    g = toy_model.gate(toy)
+    assert g["both"] >= 0.9, g
+
+
+@pytest.fixture(scope="module")
+def runs(toy, colour_pairs):
+    m = quality.METHODS
+    return {name: _scores(toy, colour_pairs, m[name]) for name in
+            ("FireFlow 8, V injection", "FireFlow 8, no injection", "FireFlow 8, inject 2 steps")}
+
+
+def test_v_injection_keeps_the_background_that_plain_editing_loses(runs):
+    (inj, nfe), (plain, nfe_plain) = runs["FireFlow 8, V injection"], runs["FireFlow 8, no injection"]
+    assert nfe == nfe_plain == 27  # 9 for the inversion at CFG 1, 9 x 2 CFG branches for the edit
+    assert _gain(inj, plain) >= BACKGROUND_GAIN_DB, _gain(inj, plain)
+
+
+def test_more_injected_steps_keep_more_of_the_source(runs):
+    two, one = runs["FireFlow 8, inject 2 steps"][0], runs["FireFlow 8, V injection"][0]
+    assert _gain(two, one) >= MORE_STEPS_GAIN_DB, _gain(two, one)
+
+
+def test_v_injection_still_edits(runs):
+    inj, _ = runs["FireFlow 8, V injection"]
+    assert _mean([r["success"] for r in inj]) >= SUCCESS_INJECTED
