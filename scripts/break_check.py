@@ -166,6 +166,9 @@ def run(names):
     tmp, tree = scratch_copy()
     env = {**os.environ, "FIREFLOW_BASE_DIR": str(tmp / "base")}
     (tmp / "base" / "custom_nodes").mkdir(parents=True)
+    base = pathlib.Path(os.environ.get("FIREFLOW_BASE_DIR", ROOT / ".host" / "base"))
+    if (base / "models").is_dir():  # the model fixtures and the trained toy model, shared rather than rebuilt
+        (tmp / "base" / "models").symlink_to(base / "models")
     (tmp / "base" / "custom_nodes" / "fireflow").symlink_to(tree)
     missed = []
     try:
