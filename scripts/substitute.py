@@ -174,6 +174,8 @@ def substitute_toy(api, captions, seed=0, cfg=None):
             out[nid] = {"class_type": "FFToyEncode", "_meta": meta, "inputs": {"pixels": inputs["pixels"]}}
         elif kind == "VAEDecode":
             out[nid] = {"class_type": "FFToyDecode", "_meta": meta, "inputs": {"samples": inputs["samples"]}}
+    if source is None:  # one prompt for both passes (the reconstruction workflow)
+        source = next(n["inputs"]["text"] for n in out.values() if n["class_type"] == "FFToyText" and n["inputs"]["text"])
     for nid, node in out.items():
         if node["class_type"] == "LoadImage":
             out[nid] = {"class_type": "FFToyScene", "_meta": node.get("_meta", {}),
