@@ -144,13 +144,15 @@ BREAKAGES = {
                                                   [WX + "::test_an_injection_window_inside_the_high_noise_steps_needs_no_low_noise_patch"]),
     "unpatched low-noise expert walked": ("nodes/experts.py", "        if lost:\n", "        if False:\n",
                                           [WX + "::test_missing_swapped_or_unpatched_experts_are_refused_before_work"]),
-    # issue 12: what the trained toy model shows and random weights cannot
+    # issue 12: the toy's quality tests catch a no-op injection (above); a wrong step or mirrored tokens keep the toy's
+    # uniform backgrounds just as well (measured: +5.8 and +3.0 dB against +4.7), so the exact tests catch those
     "features injected from the wrong step": ("fireflow/injection.py", "    i = steps - 1 - step\n", "    i = step\n",
-                                              [Q + "::test_v_injection_keeps_the_background_that_plain_editing_loses"]),
+                                              [INJ]),
     "features injected into the wrong tokens": ("fireflow/injection.py",
                                                 "        rec, include_text = align(cur[f], stored[f], layout, text_policy)\n",
                                                 "        rec, include_text = align(cur[f], stored[f].flip(2), layout, text_policy)\n",
-                                                [Q + "::test_v_injection_keeps_the_background_that_plain_editing_loses"]),
+                                                [FAM + "::test_edit_replaces_exactly_the_target_tokens[flux2]",
+                                                 E + "::test_same_prompt_replace_v_reconstructs_at_least_as_well"]),
 }
 
 
