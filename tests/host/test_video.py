@@ -249,3 +249,19 @@ def test_video_recipe_is_the_later_half_of_the_blocks_the_model_has():
     assert (hyv.double_blocks, hyv.single_blocks) == ("none", "20-39")
     assert (hyv15.double_blocks, hyv15.single_blocks) == ("27-53", "none")
     assert fams.FLUX1.with_recipe(auto, (19, 38)).dtype == "model"  # images keep the model's dtype
+
+
+def test_hunyuan_video15_super_resolution_model_is_refused_before_work():
+    """The distilled SR model is conditioned on a low-resolution video, not a velocity field from noise."""
+    import comfy.model_patcher
+    import comfy.supported_models
+    base = ff.build("hunyuan_video15")
+    config = dict(base.model.model_config.unet_config, in_channels=98)
+    mc = comfy.supported_models.HunyuanVideo15_SR_Distilled(config)
+    mc.set_inference_dtype(torch.float32, None)
+    cpu = torch.device("cpu")
+    sr, calls = counting_clone(comfy.model_patcher.ModelPatcher(mc.get_model({}, device="cpu"), load_device=cpu,
+                                                                offload_device=cpu))
+    with pytest.raises(ValueError, match="super-resolution"):
+        invert(sr, ff.conditioning("hunyuan_video15", 7, 1), ff.latent("hunyuan_video15"))
+    assert calls == []
