@@ -5,7 +5,8 @@ EXPECTED_ADVANCED = {
     "FireFlowFeatureCache": {"record_q", "record_k", "double_blocks", "calls", "device", "max_cache_gb",
                              "inject_until_sigma"},
     "FireFlowVInjection": {"q_mode", "k_mode", "v_ratio", "q_ratio", "k_ratio"},
-    "FireFlowInverter": {"schedule", "cfg"}, "FireFlowSampler": {"schedule"}, "FireFlowLoadInversion": {"max_size_gb"},
+    "FireFlowInverter": {"schedule", "cfg", "expert_boundary"}, "FireFlowSampler": {"schedule", "expert_boundary"},
+    "FireFlowLoadInversion": {"max_size_gb"},
 }
 
 
