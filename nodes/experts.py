@@ -53,7 +53,8 @@ def walk(models, conditioning, samples, grid, split, solver, node, install=None,
 
 def check_experts(record, model, model_low, node):
     """Before work: the models are the inversion's experts in the right places, each carries only its own expert's
-    V-Injection, and every planned injection falls in a segment whose model injects. Returns {'high', 'low'}."""
+    V-Injection, and every planned injection falls in a segment whose model injects. Returns {expert: model} of the
+    experts the pass walks (one, when the boundary puts every step on one of them)."""
     segments = expert_segments(record.steps, record.expert_steps, False)
     models = {"high": model, "low": model_low}
     if model_low is None and any(e == "low" for e, _, _ in segments):
@@ -84,4 +85,4 @@ def check_experts(record, model, model_low, node):
             raise ValueError(f"{node}: injections are planned at edit steps {lost}, which the {expert}-noise expert "
                              f"walks, but {name} has no V-Injection Patch: patch it too (same inversion) or lower "
                              "inject_steps / inject_until_sigma")
-    return {**models, **used}
+    return used

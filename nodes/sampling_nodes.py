@@ -267,7 +267,7 @@ class FireFlowSampler:
                 split = expert_split(grid.tolist(), auto_boundary(model, expert_boundary))
         if cond_batch > samples.shape[0]:  # one inversion, several target prompts in one pass
             samples = samples.repeat(cond_batch // samples.shape[0], *[1] * (samples.ndim - 1))
-        parts = [model] if models is None else list({id(m): m for m in models.values()}.values())
+        parts = [model] if models is None else list(models.values())
         injecting = [g for m in parts for g in guards(m.model_options) if isinstance(g, InjectionGuard)]
         neg = negative if cfg != 1 else None
         for g in injecting:  # the same checks the sampler runs, here before the model is even loaded

@@ -159,3 +159,13 @@ def test_a_saved_two_expert_inversion_keeps_its_experts(experts, tmp_path):
     assert (again.experts, again.expert_boundary, again.expert_steps) == (rec.experts, 0.875, SPLIT)
     out, _ = sample(patch(high, again), patch(low, again), inv, again, cond_seed=2)
     assert torch.isfinite(out).all()
+
+
+def test_a_boundary_below_every_step_needs_no_low_noise_expert(experts):
+    """Boundary 0.5: all 8 edit steps start at sigma >= 0.533, so the high-noise expert walks the whole pass and the
+    edit runs without model_low_noise (one segment, 9 evaluations)."""
+    high, low = experts
+    inv, rec = invert(high, low, cache(inject=1), boundary=0.5)
+    assert rec.expert_steps == STEPS
+    out, summary = sample(patch(high, rec), None, inv, rec, cond_seed=2)
+    assert "9 evaluations" in summary and torch.isfinite(out).all()
