@@ -91,5 +91,15 @@ def edit(model, inv, rec, cond, negative=None, cfg=-1.0, guidance=2.0):
     return r["result"][0]["samples"], r["ui"]["text"][0]
 
 
+def edit_plain_and_patched(base, spy, inv, rec, target):
+    """The same edit without the V-Injection Patch (on a spy of its own, returned) and then with it (on `spy`, cleared
+    first): (plain spy, the patched edit's summary), for comparing every attention call of the two."""
+    plain_model, plain = with_spy(base)
+    edit(plain_model, inv, rec, target, cfg=1.0)
+    spy.seen.clear()
+    _, summary = edit(patch(base, rec), inv, rec, target, cfg=1.0)
+    return plain, summary
+
+
 def patch(model, rec, inject=-1):
     return N("FireFlowVInjection").patch(model, rec, inject, "replace", "keep", "keep", 1.0, 1.0, 1.0)["result"][0]

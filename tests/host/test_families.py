@@ -14,7 +14,7 @@ import torch
 
 import family_fixtures as ff
 import fixtures
-from familylib import cache, edit, invert, patch, with_spy
+from familylib import cache, edit, edit_plain_and_patched, invert, patch, with_spy
 from hostlib import counting_clone
 
 DOUBLE, SINGLE = 0, 1
@@ -137,10 +137,7 @@ def test_edit_replaces_exactly_the_target_tokens(case):
     src = with_refs(case, case.cond(1))
     inv, rec = invert(base, src, case.latent(), cache(text="image_only"))
     target = with_refs(case, case.cond(2))
-    plain_model, plain = with_spy(case.model)
-    edit(plain_model, inv, rec, target, cfg=1.0)
-    spy.seen.clear()
-    _, summary = edit(patch(base, rec), inv, rec, target, cfg=1.0)
+    plain, summary = edit_plain_and_patched(base, spy, inv, rec, target)
     assert f"{STEPS + 1} evaluations" in summary
     assert f"injected {len(case.blocks)} block calls at (step, call) [(0, 1)]" in summary
     first = min(case.blocks, key=lambda b: b[2])

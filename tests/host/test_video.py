@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import family_fixtures as ff
-from familylib import N, cache, edit, invert, patch, with_spy
+from familylib import N, cache, edit, edit_plain_and_patched, invert, patch, with_spy
 from hostlib import PACK, counting_clone
 from test_families import _hunyuan_text_first
 
@@ -126,10 +126,7 @@ def test_edit_replaces_only_the_self_attention_image_tokens(case):
     base, spy = with_spy(case.model)
     inv, rec = invert(base, ff.conditioning(case.name, 7, 1), ff.latent(case.name), cache(text="image_only"))
     target = ff.conditioning(case.name, 7, 2)
-    plain_model, plain = with_spy(case.model)
-    edit(plain_model, inv, rec, target, cfg=1.0)
-    spy.seen.clear()
-    _, summary = edit(patch(base, rec), inv, rec, target, cfg=1.0)
+    plain, summary = edit_plain_and_patched(base, spy, inv, rec, target)
     assert f"{STEPS + 1} evaluations" in summary
     assert f"injected {len(case.blocks)} block calls at (step, call) [(0, 1)]" in summary
     if case.T == 0:
@@ -164,10 +161,7 @@ def test_hunyuan_video_ref_latent_frames_come_before_the_image_and_are_left_alon
     seen = spy.bhsd(("invert",) + SOURCE + (n,))
     assert seen.shape[2] == c.T + 16 + c.L
     assert torch.equal(rec.features.get(*SOURCE, kind, index)["v"], seen[:, :, c.image(lead=16)])
-    plain_model, plain = with_spy(ff.build("hunyuan_video"))
-    edit(plain_model, inv, rec, cond(2), cfg=1.0)
-    spy.seen.clear()
-    edit(patch(base, rec), inv, rec, cond(2), cfg=1.0)
+    plain, _ = edit_plain_and_patched(base, spy, inv, rec, cond(2))
     got, ref_run = spy.bhsd(("sample", 0, MID, n)), plain.bhsd(("sample", 0, MID, n))
     lead = slice(c.T, c.T + 16) if c.text_first else slice(0, 16)
     assert torch.equal(got[:, :, lead], ref_run[:, :, lead])
