@@ -35,8 +35,9 @@ def check_pair(high, low, node):
 
 
 def walk(models, conditioning, samples, grid, split, solver, node, install=None, negative=None, cfg=1.0):
-    """Walk `grid` (in walking order) with models {'high', 'low'} split after `split` edit steps; returns
-    (samples, nfe, context of the last segment with every segment's stats merged)."""
+    """Walk `grid` (in walking order) with models {'high'[, 'low']} split after `split` edit steps (a one-model pass:
+    {'high': model} and split = steps, one segment); returns (samples, nfe, context of the last segment with every
+    segment's stats merged)."""
     steps = len(grid) - 1
     inverting = float(grid[0]) < float(grid[-1])
     x, nfe, stats, layouts, ctx = samples, 0, {}, {}, None

@@ -17,7 +17,7 @@ from .errors import node_errors
 from .experts import BOUNDARY_TIP, LOW_TIP, auto_boundary, check_experts, check_pair, walk
 from .flow_sampler import EvalContext, flow_sampler, require_flow_model
 from .passes import (SCHEDULES, check_channels, check_conditioning, check_guidance, check_latent, model_fingerprint,
-                     resolve_grid, run_pass, with_guidance)
+                     resolve_grid, with_guidance)
 
 log = logging.getLogger("fireflow")
 
@@ -130,18 +130,14 @@ class FireFlowInverter:
         def hooks(m):
             install(m, fam, store.plan.blocks, recorder(store))
             add_guard(m, RecordingGuard(fam, store))
-        recording = hooks if store is not None else None
-        experts = {}
-        if model_low_noise is None:
-            inverted, nfe, _ = run_pass(model, cond, samples, inversion_grid(grid), solver, node, install=recording,
-                                        negative=negative, cfg=cfg)
-        else:  # Wan 2.2 A14B: the low-noise expert walks up to the boundary, the high-noise one on to t = 1
+        models, split, experts = {"high": model}, len(grid) - 1, {}  # one model: every step on it
+        if model_low_noise is not None:  # Wan 2.2 A14B: the low-noise expert walks up to the boundary, then the high
             boundary = auto_boundary(model, expert_boundary)
-            split = expert_split(grid.tolist(), boundary)
-            inverted, nfe, _ = walk({"high": model, "low": model_low_noise}, cond, samples, inversion_grid(grid),
-                                    split, solver, node, install=recording, negative=negative, cfg=cfg)
+            models["low"], split = model_low_noise, expert_split(grid.tolist(), boundary)
             experts = dict(experts=(model_fingerprint(model), model_fingerprint(model_low_noise)),
                            expert_boundary=boundary, expert_steps=split)
+        inverted, nfe, _ = walk(models, cond, samples, inversion_grid(grid), split, solver, node,
+                                install=hooks if store is not None else None, negative=negative, cfg=cfg)
         features = None
         if store is not None:
             with node_errors(node):
@@ -230,7 +226,7 @@ class FireFlowSampler:
         if model_low_noise is not None:
             require_flow_model(model_low_noise, node)
             check_pair(model, model_low_noise, node)
-        models, split = None, -1  # two experts: {'high', 'low'} and the edit steps on the high-noise one
+        models, split = {"high": model}, None  # split: edit steps on the high-noise expert of a two-expert pass
         samples = check_latent(latent, node, model)
         check_channels(model, samples, node)
         cond_batch = check_conditioning(conditioning, samples, node, prompt_batches=True)
@@ -267,24 +263,21 @@ class FireFlowSampler:
                 split = expert_split(grid.tolist(), auto_boundary(model, expert_boundary))
         if cond_batch > samples.shape[0]:  # one inversion, several target prompts in one pass
             samples = samples.repeat(cond_batch // samples.shape[0], *[1] * (samples.ndim - 1))
-        parts = [model] if models is None else list(models.values())
-        injecting = [g for m in parts for g in guards(m.model_options) if isinstance(g, InjectionGuard)]
+        injecting = [g for m in models.values() for g in guards(m.model_options) if isinstance(g, InjectionGuard)]
         neg = negative if cfg != 1 else None
         for g in injecting:  # the same checks the sampler runs, here before the model is even loaded
             g.check_record(inversion)
             g.before(EvalContext("sample", cfg), grid, solver, tuple(samples.shape),
                      {"positive": conditioning, "negative": neg})
         cond = with_guidance(conditioning, guidance) if _embedded_guidance(model) else conditioning
-        if models is None:
-            out_samples, nfe, ctx = run_pass(model, cond, samples, grid, solver, node, negative=neg, cfg=cfg)
-        else:
-            out_samples, nfe, ctx = walk(models, cond, samples, grid, split, solver, node, negative=neg, cfg=cfg)
+        out_samples, nfe, ctx = walk(models, cond, samples, grid, len(grid) - 1 if split is None else split, solver,
+                                     node, negative=neg, cfg=cfg)
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"] = out_samples
         g = ", ".join(f"{v:.4f}" for v in grid.tolist())
         branches = f" x 2 CFG branches (cfg {cfg:g})" if neg is not None else ""
         text = f"sampled: {solver}, {len(grid) - 1} steps, {nfe} evaluations{branches}, grid [{g}]"
-        if models is not None:
+        if split is not None:
             text += f"; high-noise expert for steps 0-{split - 1}, low-noise from step {split}"
         hits = ctx.stats.get("hits")
         if hits:
