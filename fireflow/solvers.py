@@ -6,6 +6,11 @@ direction: an ascending grid inverts (t = 0 -> 1, h > 0), a descending grid samp
 
 Precision: the ODE state and every update are kept in at least fp32, whatever dtype the velocity comes back in.
 Solver state is explicit: a step returns the `carry` the next step needs; it is reset at the start of each pass.
+
+Hooks (`PassHook`) change a pass without touching the solvers: the state at each grid position (masked edits
+project it onto recorded states), the input of each evaluation, and the velocity it returns (RF-Inversion's
+controller). FireFlow reuses the carried *model* velocity; a hook that transforms velocities re-applies its transform
+at the new state (`Evaluator.reuse`), so an exact term such as a controller is never half a step stale.
 """
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional
@@ -96,7 +101,7 @@ def fireflow_step(evaluate, x, a, b, carry):
     x_mid = x_a + (h/2) u, w = v(x_mid, a + h/2), x_b = x_a + h w; w is carried. N + 1 NFE per pass of N steps.
     """
     h = b - a
-    u = evaluate(x, a, FIRST) if carry is None else carry
+    u = evaluate(x, a, FIRST) if carry is None else evaluate.reuse(carry, x, a)
     x_mid = x + (h / 2) * u
     w = evaluate(x_mid, a + h / 2, MID)
     return StepOut(x + h * w, w, x_mid, a + h / 2, w)
@@ -154,31 +159,82 @@ class PassResult(NamedTuple):
     points: tuple
 
 
-def integrate(velocity, x, grid, solver="fireflow", callback: Optional[Callable] = None):
+class PassHook:
+    """Base of the objects that change a pass without changing a solver (all methods optional, identity here).
+
+    state(position, t, x): the state at grid position `position` of this run (0: the start, i + 1: after step i);
+    eval_input(point, x): the input of an evaluation; velocity(point, x, v): the velocity an evaluation returns
+    (v is the model's velocity, or the previous hook's result). `transforms_velocity` tells FireFlow's reuse to
+    re-apply `velocity` at the new state instead of carrying the transformed value.
+    """
+    transforms_velocity = False
+
+    def state(self, position, t, x):
+        return x
+
+    def eval_input(self, point, x):
+        return x
+
+    def velocity(self, point, x, v):
+        return v
+
+
+class Evaluator:
+    """`evaluate(x, t, call)` for one pass: records the EvalPoint, applies the hooks, calls `velocity`."""
+
+    def __init__(self, velocity, hooks, dtype):
+        self.velocity_fn, self.hooks, self.dtype = velocity, tuple(hooks), dtype
+        self.points, self.step, self.last = [], 0, None
+        self.transforming = [h for h in self.hooks if h.transforms_velocity]
+
+    def __call__(self, x, t, call):
+        point = EvalPoint(self.step, call, t)
+        self.points.append(point)
+        for hook in self.hooks:
+            x = hook.eval_input(point, x)
+        v = self.velocity_fn(x, t, point)
+        if v.shape != x.shape:
+            raise ValueError(f"velocity returned shape {tuple(v.shape)} for a state of shape {tuple(x.shape)}")
+        v = v.to(self.dtype)
+        self.last = v
+        for hook in self.transforming:
+            v = hook.velocity(point, x, v)
+        return v
+
+    def reuse(self, carry, x, t):
+        """The start velocity of a step that makes no model call (FireFlow): the last evaluation's model velocity,
+        with velocity-transforming hooks applied at the current state and time."""
+        if not self.transforming:
+            return carry
+        point, v = EvalPoint(self.step, FIRST, t), self.last
+        for hook in self.transforming:
+            v = hook.velocity(point, x, v)
+        return v
+
+
+def integrate(velocity, x, grid, solver="fireflow", callback: Optional[Callable] = None, hooks=()):
     """Walk `x` along `grid` with one solver; ascending grids invert, descending grids sample.
 
     velocity: callable (x, t, point: EvalPoint) -> tensor shaped like x.
     x: the start state, any shape; updated in max(fp32, x.dtype).
     grid: N + 1 strictly monotonic times in [0, 1].
     callback: optional (step, x_next, denoised) after each step, denoised = x_eval - t_eval * v_eval (x0 estimate).
+    hooks: PassHook objects, applied in order.
     """
     rule = get_solver(solver)
     times = check_grid(grid).tolist()
     dtype = torch.promote_types(x.dtype, torch.float32)
     x = x.to(dtype)
-    points = []
+    evaluate = Evaluator(velocity, hooks, dtype)
+    for hook in evaluate.hooks:
+        x = hook.state(0, times[0], x)
     carry = None
     for i in range(len(times) - 1):
-        def evaluate(xe, t, call, _i=i):
-            point = EvalPoint(_i, call, t)
-            points.append(point)
-            v = velocity(xe, t, point)
-            if v.shape != xe.shape:
-                raise ValueError(f"velocity returned shape {tuple(v.shape)} for a state of shape {tuple(xe.shape)}")
-            return v.to(dtype)
-
+        evaluate.step = i
         out = rule.step(evaluate, x, times[i], times[i + 1], carry)
         x, carry = out.x, out.carry
+        for hook in evaluate.hooks:
+            x = hook.state(i + 1, times[i + 1], x)
         if callback is not None:
             callback(i, x, out.x_eval - out.t_eval * out.v_eval)
-    return PassResult(x, len(points), tuple(points))
+    return PassResult(x, len(evaluate.points), tuple(evaluate.points))
