@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import ChoiceError, SettingError
+from .masking import _to_batch
 from .solvers import PassHook
 
 TRENDS = ("constant", "linear_increase", "linear_decrease")
@@ -85,13 +86,20 @@ class Controller(PassHook):
 
     def __init__(self, direction, target, per_step):
         self.forward, self.target, self.per_step, self.offset = direction == "forward", target, per_step, 0
+        self._placed = None  # the target on the state's device, dtype and batch (moved once, not per evaluation)
+
+    def _target(self, x):
+        key = (x.device, x.dtype, x.shape[0])
+        if self._placed is None or self._placed[0] != key:
+            self._placed = key, _to_batch(self.target, x.shape[0]).to(x.device, x.dtype)
+        return self._placed[1]
 
     def velocity(self, point, x, v):
         s = self.per_step[self.offset + point.step]
         if s == 0:
             return v
         t = point.t
-        y = self.target.to(x.device, x.dtype)
+        y = self._target(x)
         if self.forward:
             if t >= 1:
                 raise SettingError("gamma", s, "cannot act at t = 1 (the straight line to the noise has no length)")

@@ -126,26 +126,41 @@ def canonical(seq, layout, include_text):
     return torch.cat([seq[:, :, text], seq[:, :, image]], dim=2)
 
 
-def combine(current, stored, mode, ratio, include_text, layout):
+def combine(current, stored, mode, ratio, include_text, layout, weights=None):
     """replace: the recorded values; add: current + ratio * recorded; on text and image tokens or on image tokens
-    only. Reference tokens are never touched."""
+    only. Reference tokens are never touched. weights: None, or per image token [B, L] in [0, 1] (a masked edit's
+    inject_region): image token i then gets (1 - w_i) current + w_i recorded, or current + ratio w_i recorded."""
     S = current.shape[2]
-    if include_text and layout.canonical:
+    if include_text and layout.canonical and weights is None:
         return stored if mode == "replace" else current + ratio * stored
     text, image = layout.split(S)
     out = current.clone()
-    parts = [(image, stored[:, :, stored.shape[2] - layout.image:])]
+    parts = [(image, stored[:, :, stored.shape[2] - layout.image:], weights)]
     if include_text:
-        parts.append((text, stored[:, :, :stored.shape[2] - layout.image]))
-    for where, rec in parts:
-        out[:, :, where] = rec if mode == "replace" else out[:, :, where] + ratio * rec
+        parts.append((text, stored[:, :, :stored.shape[2] - layout.image], None))
+    for where, rec, w in parts:
+        if w is None:
+            out[:, :, where] = rec if mode == "replace" else out[:, :, where] + ratio * rec
+            continue
+        w = _rows(w.to(current.device, current.dtype), current.shape[0])[:, None, :, None]
+        cur = out[:, :, where]
+        out[:, :, where] = (1 - w) * cur + w * rec if mode == "replace" else cur + ratio * w * rec  # exact at 0, 1
     return out
 
 
-def apply_strategy(strategy, q, k, v, stored, layout, text_policy):
+def _rows(w, batch):
+    if w.shape[0] == batch:
+        return w
+    if batch % w.shape[0]:
+        raise SettingError("batch", batch, f"must be a multiple of the mask's batch {w.shape[0]}")
+    return w.repeat(batch // w.shape[0], 1)
+
+
+def apply_strategy(strategy, q, k, v, stored, layout, text_policy, weights=None):
     """Return (q, k, v, text_replaced) for one injected attention call (one CFG branch).
 
     stored: {"q"|"k"|"v": tensor} recorded at the matching inversion evaluation in the same block.
+    weights: optional per-image-token weights [B, L] (see `combine`).
     """
     cur = {"q": q, "k": k, "v": v}
     text = True
@@ -154,6 +169,7 @@ def apply_strategy(strategy, q, k, v, stored, layout, text_policy):
         raise MissingFeatureError(missing, tuple(stored))
     for f in strategy.used:
         rec, include_text = align(cur[f], stored[f], layout, text_policy)
-        cur[f] = combine(cur[f], rec, getattr(strategy, f), getattr(strategy, f + "_ratio"), include_text, layout)
+        cur[f] = combine(cur[f], rec, getattr(strategy, f), getattr(strategy, f + "_ratio"), include_text, layout,
+                         weights)
         text = text and include_text
     return cur["q"], cur["k"], cur["v"], text

@@ -129,12 +129,16 @@ class MaskGuide(PassHook):
         if not 0 <= float(until) < 1:
             raise SettingError("mask_blend_until", until, "must be in [0, 1); 0 blends down to the clean image")
         self.mask, self.reference, self.until, self.offset = mask, reference, float(until), 0
+        self._placed = None
 
     def _blend(self, x, kind, index, t):
         if t < self.until:
             return x
-        ref = self.reference.reference(kind, index, t).to(x.device, x.dtype)
-        m = self.mask.to(x.device, x.dtype)
+        ref = _to_batch(self.reference.reference(kind, index, t).to(x.device, x.dtype), x.shape[0])
+        key = (x.device, x.dtype, x.shape[0])
+        if self._placed is None or self._placed[0] != key:  # the mask moved once, not per evaluation
+            self._placed = key, _to_batch(self.mask.to(x.device, x.dtype), x.shape[0])
+        m = self._placed[1]
         return m * x + (1 - m) * ref
 
     def state(self, position, t, x):
@@ -144,3 +148,10 @@ class MaskGuide(PassHook):
         if point.call == MID:
             return self._blend(x, "mid", self.offset + point.step, point.t)
         return self._blend(x, "state", self.offset + point.step, point.t)
+
+
+def _to_batch(t, batch):
+    """Repeat a batch-1 (or batch-B) tensor to `batch` rows (one inversion edited with several prompts at once)."""
+    if t.ndim == 0 or t.shape[0] in (1, batch) or batch % t.shape[0]:
+        return t
+    return t.repeat(batch // t.shape[0], *[1] * (t.ndim - 1))

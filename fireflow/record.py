@@ -36,6 +36,8 @@ class InversionRecord:
     experts: Tuple[str, ...] = ()  # two-expert models (Wan 2.2 A14B): (high-noise, low-noise) model fingerprints
     expert_boundary: float = -1.0  # the noise level where the experts switch
     expert_steps: int = -1  # edit steps (from t_0) on the high-noise expert; the rest run on the low-noise one
+    trajectory: Optional[object] = None  # fireflow.masking.Trajectory: the states a masked edit replays
+    control: str = ""  # RF-Inversion's forward control, when one steered the inversion (its description)
 
     @property
     def steps(self) -> int:
@@ -50,7 +52,8 @@ class InversionRecord:
         family = f"{self.family}, " if self.family else ""
         experts = (f", experts switch at sigma {self.expert_boundary:g} ({self.expert_steps} high-noise + "
                    f"{self.steps - self.expert_steps} low-noise steps)" if self.experts else "")
-        return (f"{family}{self.solver}, {self.steps} steps, {self.nfe} evaluations{cfg}{experts}, latent "
+        control = f", {self.control}" if self.control else ""
+        return (f"{family}{self.solver}, {self.steps} steps, {self.nfe} evaluations{cfg}{experts}{control}, latent "
                 f"{list(self.latent_shape)}, grid [{g}]")
 
     def expert_of(self, fingerprint) -> Optional[str]:

@@ -1,6 +1,7 @@
 """Saving and loading an inversion (inverted latent + record + features) as safetensors. No pickle anywhere.
 
-Layout: tensor "latent" plus one tensor per feature entry named "f.{step}.{call}.{kind}.{block}.{feature}.{branch}";
+Layout: tensor "latent" plus one tensor per feature entry named "f.{step}.{call}.{kind}.{block}.{feature}.{branch}",
+and the trajectory a masked edit replays as "trajectory.state.{k}" (k = 0..N) and "trajectory.mid.{k}";
 metadata (strings): format, format_version, record (JSON), plan (JSON), fp8 scales (JSON).
 Loading validates everything before building objects: format and version, sizes, names, shapes, dtypes.
 """
@@ -11,13 +12,17 @@ import torch
 
 from .errors import FireFlowError, InversionFileError
 from .features import STORAGE_DTYPES, CacheSpec, FeatureStore, RecordPlan
+from .masking import Trajectory
 from .record import InversionRecord
 
 FORMAT = "fireflow-inversion"
 # 2: the plan records the model's block counts, so a loaded plan can be re-derived and checked
 # 3: features keyed per CFG branch; the record names the model family, CFG scale and reference latents
-FORMAT_VERSION = 3
+# 4: the trajectory (masked edits) and RF-Inversion's forward control; format 3 files still load, without a trajectory
+FORMAT_VERSION = 4
+READABLE_VERSIONS = ("3", "4")
 DEFAULT_MAX_BYTES = 16 * 2 ** 30
+TRAJECTORY = "trajectory"
 _DTYPE_NAMES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -34,7 +39,12 @@ def save_inversion(path, latent, record: InversionRecord):
         "latent_fingerprint": record.latent_fingerprint, "model_fingerprint": record.model_fingerprint,
         "guidance": record.guidance, "nfe": record.nfe, "family": record.family, "cfg": record.cfg,
         "references": record.references, "experts": list(record.experts),
-        "expert_boundary": record.expert_boundary, "expert_steps": record.expert_steps})}
+        "expert_boundary": record.expert_boundary, "expert_steps": record.expert_steps, "control": record.control})}
+    if record.trajectory is not None:
+        for kind, items in (("state", record.trajectory.states), ("mid", record.trajectory.mids)):
+            for k, t in enumerate(items):
+                if t is not None:
+                    tensors[f"{TRAJECTORY}.{kind}.{k}"] = t.detach().to("cpu").contiguous()
     store = record.features
     if store is not None:
         plan = store.plan
@@ -83,9 +93,9 @@ def _load(path, device, max_bytes):
         meta = f.metadata() or {}
         if meta.get("format") != FORMAT:
             _fail(path, "is not a FireFlow inversion file (no fireflow-inversion metadata)")
-        if meta.get("format_version") != str(FORMAT_VERSION):
-            _fail(path, f"has format version {meta.get('format_version')!r}; this version reads format "
-                        f"{FORMAT_VERSION}: invert the image again", "version")
+        if meta.get("format_version") not in READABLE_VERSIONS:
+            _fail(path, f"has format version {meta.get('format_version')!r}; this version reads formats "
+                        f"{' and '.join(READABLE_VERSIONS)}: invert the image again", "version")
         try:
             rec = json.loads(meta["record"])
             plan_meta = json.loads(meta["plan"]) if "plan" in meta else None
@@ -97,7 +107,8 @@ def _load(path, device, max_bytes):
                 guidance=None if rec["guidance"] is None else float(rec["guidance"]), nfe=int(rec["nfe"]),
                 family=str(rec["family"]), cfg=float(rec["cfg"]), references=str(rec["references"]),
                 experts=tuple(str(v) for v in rec.get("experts", ())),
-                expert_boundary=float(rec.get("expert_boundary", -1.0)), expert_steps=int(rec.get("expert_steps", -1)))
+                expert_boundary=float(rec.get("expert_boundary", -1.0)), expert_steps=int(rec.get("expert_steps", -1)),
+                control=str(rec.get("control", "")))
         except (KeyError, TypeError, ValueError) as e:
             _fail(path, f"has damaged metadata ({type(e).__name__}: {e})")
         names = set(f.keys())
@@ -107,17 +118,38 @@ def _load(path, device, max_bytes):
         if tuple(latent.shape) != record.latent_shape or latent.dtype != torch.float32 or not torch.isfinite(latent).all():
             _fail(path, f"latent {list(latent.shape)} {latent.dtype} does not match its record "
                         f"{list(record.latent_shape)} or is not finite")
+        path_names = {n for n in names if n.startswith(TRAJECTORY + ".")}
+        trajectory = _load_trajectory(path, f, path_names, record) if path_names else None
+        names = names - path_names
         features = None
         if plan_meta is not None:
             features = _load_features(path, f, names - {"latent"}, plan_meta, scales, record, device)
         elif names != {"latent"}:
             _fail(path, "holds feature tensors but no plan")
-    return latent, _with_features(record, features)
-
-
-def _with_features(record, features):
     import dataclasses
-    return dataclasses.replace(record, features=features)
+    return latent, dataclasses.replace(record, features=features, trajectory=trajectory)
+
+
+def _load_trajectory(path, f, names, record):
+    """The trajectory tensors: a state for every grid position, midpoints only inside the grid, each shaped like the
+    latent, fp32 or fp64, finite."""
+    states, mids = [None] * (record.steps + 1), [None] * record.steps
+    for name in sorted(names):
+        parts = name.split(".")
+        if len(parts) != 3 or parts[1] not in ("state", "mid") or not parts[2].isdigit():
+            _fail(path, f"holds an unexpected tensor {name!r}")
+        k, into = int(parts[2]), states if parts[1] == "state" else mids
+        if k >= len(into):
+            _fail(path, f"holds trajectory tensor {name!r} beyond its {record.steps} steps")
+        t = f.get_tensor(name)
+        if tuple(t.shape) != record.latent_shape or t.dtype not in (torch.float32, torch.float64) or \
+                not torch.isfinite(t).all():
+            _fail(path, f"trajectory tensor {name} {list(t.shape)} {t.dtype} does not match its latent "
+                        f"{list(record.latent_shape)} or is not finite")
+        into[k] = t
+    if any(t is None for t in states):
+        _fail(path, "holds an incomplete trajectory (a grid state is missing)")
+    return Trajectory(tuple(states), tuple(mids))
 
 
 def _load_features(path, f, names, meta, scales, record, device):

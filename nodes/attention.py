@@ -14,6 +14,7 @@ arrive after RoPE, a fixed per-position rotation, so replacing or adding them co
 import torch
 
 from ..fireflow.errors import TextLengthError
+from ..fireflow.masking import token_weights
 from ..fireflow.record import tensor_fingerprint
 from .checks import Guard, check_feature_conditioning, image_conditioning, lead_latents, reference_latents
 from .errors import node_errors
@@ -163,8 +164,10 @@ def recorder(store):
     return decide
 
 
-def injector(plan_map, store, strategy, apply_strategy):
-    """decide() for editing: swap in recorded features at the mapped editing evaluations; count hits in ctx."""
+def injector(plan_map, store, strategy, apply_strategy, region="all"):
+    """decide() for editing: swap in recorded features at the mapped editing evaluations; count hits in ctx.
+    region: 'all' image tokens, or only those 'inside_mask' / 'outside_mask' (weighted by the mask's share of each
+    token, ctx.token_mask, which the InjectionGuard computes before the pass)."""
     def decide(ctx, kind, index):
         if ctx.pass_name != "sample":
             return None
@@ -172,10 +175,11 @@ def injector(plan_map, store, strategy, apply_strategy):
         if src is None:
             return None
         stats = ctx.stats
+        weights = None if region == "all" else ctx.token_mask if region == "inside_mask" else 1 - ctx.token_mask
 
         def action(q, k, v, layout, branch):
             stored = store.get(src[0], src[1], kind, index, branch)
-            q, k, v, text = apply_strategy(strategy, q, k, v, stored, layout, store.plan.spec.text_tokens)
+            q, k, v, text = apply_strategy(strategy, q, k, v, stored, layout, store.plan.spec.text_tokens, weights)
             stats.setdefault("hits", set()).add((ctx.step, ctx.call, kind, index))
             stats.setdefault("text_replaced", set()).add(text)
             stats.setdefault("branches", set()).add(branch)
@@ -238,8 +242,8 @@ class InjectionGuard(Guard):
     planned injection must have happened."""
     node = "FireFlow edit (V-Injection model)"
 
-    def __init__(self, inversion, plan_map, family, expert="both", wanted=None):
-        self.inversion, self.family = inversion, family
+    def __init__(self, inversion, plan_map, family, expert="both", wanted=None, region="all"):
+        self.inversion, self.family, self.region = inversion, family, region
         store = inversion.features
         self.planned = {(s, c, kind, i) for s, c in plan_map for kind, i in store.plan.blocks}
         self.expert = expert  # which expert of a two-expert inversion this clone is ('both': a one-model inversion)
@@ -259,6 +263,12 @@ class InjectionGuard(Guard):
             inv.check_grid(sigmas.detach().to("cpu", torch.float32).tolist(), solver)
             if tuple(shape[1:]) != tuple(inv.latent_shape[1:]) or shape[0] % inv.latent_shape[0]:
                 inv.check_latent(shape)
+            if self.region != "all":
+                if ctx.mask is None:
+                    raise ValueError(f"{self.node}: inject_region {self.region} needs a mask: connect one to the "
+                                     "FireFlow Sampler's mask input (or give the latent a noise mask), or set "
+                                     "inject_region all")
+                ctx.token_mask = token_weights(ctx.mask, self.family.patch, self.family.tpatch)
             if conds is None:
                 return
             branches = check_feature_conditioning(conds, self.node, recording=False)

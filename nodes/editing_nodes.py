@@ -1,9 +1,10 @@
 """Attention Feature Cache and V-Injection Patch: editing by re-using inversion's attention features."""
 import logging
 
-from ..fireflow.errors import MissingFeatureError, StepsError
+from ..fireflow.errors import ChoiceError, MissingFeatureError, StepsError
 from ..fireflow.features import STORAGE_DEVICES, STORAGE_DTYPES, CacheSpec
 from ..fireflow.injection import CALL_POLICIES, MODES, TEXT_POLICIES, Strategy, apply_strategy
+from ..fireflow.masking import INJECT_REGIONS
 from ..fireflow.record import InversionRecord
 from .attention import InjectionGuard, family_blocks, injector, install
 from .checks import add_guard
@@ -115,9 +116,16 @@ class FireFlowVInjection:
         for f in ("v", "q", "k"):
             req[f"{f}_ratio"] = ("FLOAT", {**ADVANCED, "default": 1.0, "min": -10.0, "max": 10.0, "step": 0.05,
                                            "tooltip": f"Weight of the recorded {f.upper()} when {f}_mode is add."})
-        return {"required": req}
+        return {"required": req, "optional": {
+            "inject_region": (INJECT_REGIONS, {**ADVANCED, "default": "all", "tooltip": "With a masked edit (a mask "
+                              "on the FireFlow Sampler): put features back into every image token (all), only the "
+                              "tokens inside the mask (keeps more of the masked object's layout, edits it less), or "
+                              "only those outside (the edited area is free; the kept area is replayed anyway). Each "
+                              "token is weighted by how much of it the mask covers."}),
+        }}
 
-    def patch(self, model, inversion, inject_steps, v_mode, q_mode, k_mode, v_ratio, q_ratio, k_ratio):
+    def patch(self, model, inversion, inject_steps, v_mode, q_mode, k_mode, v_ratio, q_ratio, k_ratio,
+              inject_region="all"):
         node = "V-Injection Patch"
         if not isinstance(inversion, InversionRecord):
             raise ValueError(f"{node}: the inversion input is not a FireFlow inversion record")
@@ -148,15 +156,18 @@ class FireFlowVInjection:
             steps = recorded if inject_steps < 0 else inject_steps
             if steps > recorded:
                 raise StepsError(steps, recorded, "recorded")
+            if inject_region not in INJECT_REGIONS:
+                raise ChoiceError("inject_region", inject_region, INJECT_REGIONS)
         m = model.clone()
         whole = plan.injection_for(steps)
         span = inversion.expert_span(expert)  # a two-expert inversion: the steps this expert walks
         plan_map = {dst: src for dst, src in whole.items() if dst[0] in span}
         if plan_map and strategy.used:
-            install(m, fam, plan.blocks, injector(plan_map, store, strategy, apply_strategy))
-            add_guard(m, InjectionGuard(inversion, plan_map, fam, expert, {s for s, _ in whole}))
-        summary = (f"{strategy.describe()} in {plan.describe_blocks()}: {len(plan_map)} evaluation(s) per block "
-                   f"{sorted(plan_map)} (step, call); {human_bytes(store.nbytes)} held")
+            install(m, fam, plan.blocks, injector(plan_map, store, strategy, apply_strategy, inject_region))
+            add_guard(m, InjectionGuard(inversion, plan_map, fam, expert, {s for s, _ in whole}, inject_region))
+        region = "" if inject_region == "all" else f" ({inject_region.replace('_', ' ')} tokens only)"
+        summary = (f"{strategy.describe()}{region} in {plan.describe_blocks()}: {len(plan_map)} evaluation(s) per "
+                   f"block {sorted(plan_map)} (step, call); {human_bytes(store.nbytes)} held")
         if expert != "both":
             summary += (f"; {expert}-noise expert (edit steps {span.start}-{span.stop - 1}"
                         f"{', the other injections are for the other expert' if len(plan_map) < len(whole) else ''})")

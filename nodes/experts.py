@@ -34,7 +34,8 @@ def check_pair(high, low, node):
                          "low-noise model to `model_low_noise`")
 
 
-def walk(models, conditioning, samples, grid, split, solver, node, install=None, negative=None, cfg=1.0):
+def walk(models, conditioning, samples, grid, split, solver, node, install=None, negative=None, cfg=1.0, hooks=(),
+         mask=None):
     """Walk `grid` (in walking order) with models {'high'[, 'low']} split after `split` edit steps (a one-model pass:
     {'high': model} and split = steps, one segment); returns (samples, nfe, context of the last segment with every
     segment's stats merged)."""
@@ -43,7 +44,7 @@ def walk(models, conditioning, samples, grid, split, solver, node, install=None,
     x, nfe, stats, layouts, ctx = samples, 0, {}, {}, None
     for expert, a, b in expert_segments(steps, split, inverting):
         x, n, ctx = run_pass(models[expert], conditioning, x, grid[a:b + 1], solver, node, install=install,
-                             negative=negative, cfg=cfg, offset=a, whole=grid)
+                             negative=negative, cfg=cfg, offset=a, whole=grid, hooks=hooks, mask=mask)
         nfe += n
         for key, value in ctx.stats.items():
             stats[key] = stats.get(key, set()) | set(value)

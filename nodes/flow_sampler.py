@@ -113,23 +113,31 @@ class EvalContext:
     1 mid); plus per-run counters (nfe, stats) that hooks may fill. One per sampling run. A pass split between two
     expert models (Wan 2.2 A14B) walks one segment per run: `offset` numbers its steps within the whole pass and
     `grid` is the whole pass's grid, which the guards check."""
-    __slots__ = ("pass_name", "step", "call", "nfe", "stats", "cfg", "layouts", "offset", "grid", "span")
+    __slots__ = ("pass_name", "step", "call", "nfe", "stats", "cfg", "layouts", "offset", "grid", "span", "hooks",
+                 "mask", "token_mask", "role")
 
-    def __init__(self, pass_name=None, cfg=1.0, offset=0, grid=None):
+    def __init__(self, pass_name=None, cfg=1.0, offset=0, grid=None, hooks=(), mask=None):
         self.pass_name, self.step, self.call, self.nfe, self.stats = pass_name, -1, -1, 0, {}
         self.cfg, self.layouts, self.offset, self.grid, self.span = cfg, {}, offset, grid, None
+        # core PassHooks this run applies (trajectory recording, a masked edit's guide, RF-Inversion's controller),
+        # the edit's latent-resolution mask and its per-token weights (V-Injection's inject_region), and FlowEdit's
+        # side of the current evaluation ('source' or 'target')
+        self.hooks, self.mask, self.token_mask, self.role = tuple(hooks), mask, None, None
 
     def __deepcopy__(self, memo):
         return self
 
 
 def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, solver="fireflow",
-                          on_eval=None, context=None, conds=None, cfg=1.0):
+                          on_eval=None, context=None, conds=None, cfg=1.0, denoise_mask=None, noise=None,
+                          latent_image=None, control=None):
     """KSAMPLER sampler function: walk `sigmas` with a core solver, publishing the EvalContext per evaluation.
 
     conds: the guider's conditioning {'positive': ..., 'negative': ...} and cfg (FlowKSampler passes them), for the
-    guards' checks before the first evaluation.
+    guards' checks before the first evaluation. denoise_mask, noise, latent_image: a masked SamplerCustom run
+    (nodes/masks.py); control: the SAMPLER node's RF-Inversion control.
     """
+    from .masks import sampler_mask_hook
     extra_args = dict(extra_args or {})
     options = extra_args.get("model_options", {})
     topts = dict(options.get("transformer_options", {}))
@@ -143,6 +151,13 @@ def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disa
     if not torch.isfinite(x).all():
         raise ValueError(f"{SAMPLER_NODE}: the start latent contains NaN or infinite values")
     run_guards = guards(options)
+    hooks = list(ctx.hooks)
+    if control is not None:
+        hooks.insert(0, control.hook(ctx, x, len(sigmas) - 1, model, run_guards))
+    if denoise_mask is not None:
+        hooks.append(sampler_mask_hook(ctx, denoise_mask, noise, latent_image, run_guards))
+    for hook in hooks:
+        hook.offset = ctx.offset
     with node_errors("FireFlow"):
         for guard in run_guards:
             guard.before(ctx, ctx.grid if ctx.grid is not None else sigmas, solver, tuple(x.shape), conds)
@@ -167,7 +182,8 @@ def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disa
         if callback is not None:
             callback({"x": x_next, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": denoised})
 
-    result = integrate(velocity, x, sigmas.detach().to("cpu", torch.float64), solver, callback=step_callback)
+    result = integrate(velocity, x, sigmas.detach().to("cpu", torch.float64), solver, callback=step_callback,
+                       hooks=hooks)
     for guard in run_guards:
         guard.after(ctx)
     return result.x
@@ -183,9 +199,6 @@ class FlowKSampler(comfy.samplers.KSAMPLER):
 
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
-        if denoise_mask is not None:
-            raise ValueError("FireFlow samplers do not support a noise mask yet: remove the latent's mask "
-                             "(SetLatentNoiseMask) or use a stock sampler for inpainting")
         patcher = getattr(model_wrap, "model_patcher", None)
         if patcher is not None:
             require_flow_model(patcher, SAMPLER_NODE)
@@ -208,14 +221,17 @@ class FlowKSampler(comfy.samplers.KSAMPLER):
             k_callback = lambda d: callback(d["i"], d["denoised"], d["x"], total)  # noqa: E731
         return self.sampler_function(model_k, x, sigmas, extra_args=extra_args, callback=k_callback,
                                      disable=disable_pbar, conds=conds, cfg=getattr(model_wrap, "cfg", 1.0),
+                                     denoise_mask=denoise_mask, noise=noise, latent_image=latent_image,
                                      **self.extra_options)
 
 
-def flow_sampler(solver, on_eval=None, context=None):
+def flow_sampler(solver, on_eval=None, context=None, control=None):
     """A SAMPLER object for SamplerCustom / SamplerCustomAdvanced, or for the pack's own nodes (with a context)."""
     opts = {"solver": solver}
     if on_eval is not None:
         opts["on_eval"] = on_eval
     if context is not None:
         opts["context"] = context
+    if control is not None:
+        opts["control"] = control
     return FlowKSampler(flow_sampler_function, extra_options=opts)

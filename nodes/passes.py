@@ -45,8 +45,6 @@ def check_latent(latent, node, model=None):
     if not torch.isfinite(s).all():
         raise ValueError(f"{node}: the latent contains NaN or infinite values; re-encode the image (VAEEncode) "
                          "or check the node that produced it")
-    if "noise_mask" in latent:
-        raise ValueError(f"{node}: the latent has a noise mask; FireFlow does not support masks yet")
     # fp16 / bf16 latents are walked in fp32 from the start: ComfyUI's process_latent_in would otherwise shift and
     # scale them in half precision before the first step.
     return s if s.dtype in (torch.float32, torch.float64) else s.float()
@@ -168,7 +166,7 @@ def model_fingerprint(model) -> str:
 
 
 def run_pass(model, conditioning, samples, grid, solver, node, install=None, negative=None, cfg=1.0, offset=0,
-             whole=None):
+             whole=None, hooks=(), mask=None):
     """Walk `grid` (ascending: inversion) from `samples` with the core solver; returns (samples, nfe, context).
 
     The model is cloned (raw-velocity object patch, plus `install(clone)` hooks) and driven through ComfyUI's
@@ -176,6 +174,7 @@ def run_pass(model, conditioning, samples, grid, solver, node, install=None, neg
     negative, ComfyUI evaluates both branches (usually in one batch) and combines them. Progress counts model
     evaluations (one per solver call, whatever the branches); previews show x0 estimates. `offset` and `whole`: this
     run walks one segment of a pass (steps from `offset` of the grid `whole`), as a two-expert model does.
+    hooks: core PassHooks for the run (fireflow/solvers.py); mask: the edit's latent-resolution mask, for the guards.
     """
     nfe = get_solver(solver).nfe(len(grid) - 1)
     m = velocity_model(model)
@@ -188,7 +187,7 @@ def run_pass(model, conditioning, samples, grid, solver, node, install=None, neg
     guider.inner_set_conds(conds)
     guider.set_cfg(float(cfg) if "negative" in conds else 1.0)
     preview = latent_preview.prepare_callback(m, nfe)
-    ctx = EvalContext(offset=offset, grid=whole)
+    ctx = EvalContext(offset=offset, grid=whole, hooks=hooks, mask=mask)
     sampler = flow_sampler(solver, on_eval=lambda i, x0: preview(i - 1, x0, None, nfe), context=ctx)
     out = guider.sample(torch.zeros_like(samples), samples, sampler, grid.to(torch.float32), callback=None,
                         disable_pbar=True, seed=0)

@@ -6,6 +6,7 @@ import torch
 import comfy.model_management
 
 from ..fireflow.features import CacheSpec, FeatureStore
+from ..fireflow.masking import MaskGuide, TrajectoryRecorder
 from ..fireflow.record import InversionRecord, tensor_fingerprint
 from ..fireflow.schedules import expert_split, inversion_grid
 from ..fireflow.solvers import FIRST, SOLVER_NAMES, SOLVERS
@@ -15,7 +16,9 @@ from .families import family_of
 from .editing_nodes import ADVANCED, human_bytes
 from .errors import node_errors
 from .experts import BOUNDARY_TIP, LOW_TIP, auto_boundary, check_experts, check_pair, walk
+from .control_nodes import CONTROL, FlowControl
 from .flow_sampler import EvalContext, flow_sampler, require_flow_model
+from .masks import FEATHER_TIP, MASK_TIP, UNTIL_TIP, describe, latent_mask, mask_input
 from .passes import (SCHEDULES, check_channels, check_conditioning, check_guidance, check_latent, model_fingerprint,
                      resolve_grid, with_guidance)
 
@@ -96,11 +99,18 @@ class FireFlowInverter:
                 "model_low_noise": ("MODEL", {"tooltip": LOW_TIP}),
                 "expert_boundary": ("FLOAT", {**ADVANCED, "default": -1.0, "min": -1.0, "max": 1.0, "step": 0.005,
                                               "tooltip": BOUNDARY_TIP}),
+                "control": (CONTROL, {"tooltip": "An RF-Inversion Forward Control: steer the inversion towards a "
+                                                 "seeded noise (RF-Inversion, Rout et al. 2024)."}),
+                "keep_trajectory": ("BOOLEAN", {**ADVANCED, "default": True, "tooltip": "Keep the inversion's state "
+                                    "at every grid time and midpoint (2N + 1 latents; the summary gives the bytes), so "
+                                    "a masked edit can replay it outside the mask and the RF-Inversion reverse "
+                                    "control knows the source. Off: only the inverted latent is kept."}),
             },
         }
 
     def invert(self, model, conditioning, latent, steps, solver, guidance, schedule="auto", sigmas=None,
-               feature_cache=None, negative=None, cfg=1.0, model_low_noise=None, expert_boundary=-1.0):
+               feature_cache=None, negative=None, cfg=1.0, model_low_noise=None, expert_boundary=-1.0, control=None,
+               keep_trajectory=True):
         node = "FireFlow Inverter"
         require_flow_model(model, node)
         if model_low_noise is not None:
@@ -136,20 +146,31 @@ class FireFlowInverter:
             models["low"], split = model_low_noise, expert_split(grid.tolist(), boundary)
             experts = dict(experts=(model_fingerprint(model), model_fingerprint(model_low_noise)),
                            expert_boundary=boundary, expert_steps=split)
+        steps = len(grid) - 1
+        path = TrajectoryRecorder(steps) if keep_trajectory else None
+        if control is not None and not isinstance(control, FlowControl):
+            raise ValueError(f"{node}: control must come from an RF-Inversion Forward Control node")
+        controller = None if control is None else control.controller(True, tuple(samples.shape), steps, None, None,
+                                                                      node)
         inverted, nfe, _ = walk(models, cond, samples, inversion_grid(grid), split, solver, node,
-                                install=hooks if store is not None else None, negative=negative, cfg=cfg)
+                                install=hooks if store is not None else None, negative=negative, cfg=cfg,
+                                hooks=[h for h in (controller, path) if h is not None])
         features = None
         if store is not None:
             with node_errors(node):
                 features = store.freeze()
+        trajectory = path.freeze() if path is not None else None
         record = InversionRecord(
             grid=tuple(float(v) for v in grid.to(torch.float32).tolist()), solver=solver,
             latent_shape=tuple(samples.shape), latent_fingerprint=tensor_fingerprint(samples),
             model_fingerprint=model_fingerprint(model), guidance=None if guidance < 0 else float(guidance), nfe=nfe,
-            features=features, family=_family_name(model), cfg=float(cfg), **experts)
-        out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
+            features=features, family=_family_name(model), cfg=float(cfg), trajectory=trajectory,
+            control="" if control is None else control.describe(steps), **experts)
+        out = {k: v for k, v in latent.items() if k != "samples"}  # a noise mask goes on to the edit
         out["samples"] = inverted
         text = f"inverted: {record.describe()}"
+        if trajectory is not None:
+            text += f"; trajectory kept for masked edits: {human_bytes(trajectory.nbytes)}"
         if store is not None:
             text += (f"; recorded {store.plan.entries} feature tensors ({', '.join(store.plan.spec.features)}) in "
                      f"{store.plan.describe_blocks()}: {human_bytes(store.nbytes)} on {store.device}")
@@ -216,11 +237,18 @@ class FireFlowSampler:
                                                          "low-noise expert (or its V-Injection clone)."}),
                 "expert_boundary": ("FLOAT", {**ADVANCED, "default": -1.0, "min": -1.0, "max": 1.0, "step": 0.005,
                                               "tooltip": BOUNDARY_TIP}),
+                "mask": ("MASK", {"tooltip": MASK_TIP}),
+                "mask_feather": ("INT", {"default": 8, "min": 0, "max": 512, "tooltip": FEATHER_TIP}),
+                "mask_blend_until": ("FLOAT", {**ADVANCED, "default": 0.0, "min": 0.0, "max": 0.99, "step": 0.01,
+                                               "tooltip": UNTIL_TIP}),
+                "control": (CONTROL, {"tooltip": "An RF-Inversion Reverse Control: steer the first steps of the edit "
+                                                 "back towards the source image (RF-Inversion, Rout et al. 2024)."}),
             },
         }
 
     def sample(self, model, conditioning, latent, guidance, inversion=None, steps=8, solver="fireflow",
-               schedule="auto", sigmas=None, negative=None, cfg=-1.0, model_low_noise=None, expert_boundary=-1.0):
+               schedule="auto", sigmas=None, negative=None, cfg=-1.0, model_low_noise=None, expert_boundary=-1.0,
+               mask=None, mask_feather=8, mask_blend_until=0.0, control=None):
         node = "FireFlow Sampler"
         require_flow_model(model, node)
         if model_low_noise is not None:
@@ -263,22 +291,29 @@ class FireFlowSampler:
                 split = expert_split(grid.tolist(), auto_boundary(model, expert_boundary))
         if cond_batch > samples.shape[0]:  # one inversion, several target prompts in one pass
             samples = samples.repeat(cond_batch // samples.shape[0], *[1] * (samples.ndim - 1))
+        hooks, mask_latent = self._hooks(model, inversion, latent, samples, mask, mask_feather, mask_blend_until,
+                                         control, len(grid) - 1, node)
         injecting = [g for m in models.values() for g in guards(m.model_options) if isinstance(g, InjectionGuard)]
         neg = negative if cfg != 1 else None
         for g in injecting:  # the same checks the sampler runs, here before the model is even loaded
             g.check_record(inversion)
-            g.before(EvalContext("sample", cfg), grid, solver, tuple(samples.shape),
+            g.before(EvalContext("sample", cfg, mask=mask_latent), grid, solver, tuple(samples.shape),
                      {"positive": conditioning, "negative": neg})
         cond = with_guidance(conditioning, guidance) if _embedded_guidance(model) else conditioning
         out_samples, nfe, ctx = walk(models, cond, samples, grid, len(grid) - 1 if split is None else split, solver,
-                                     node, negative=neg, cfg=cfg)
-        out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
+                                     node, negative=neg, cfg=cfg, hooks=hooks, mask=mask_latent)
+        out = {k: v for k, v in latent.items() if k != "samples"}
         out["samples"] = out_samples
         g = ", ".join(f"{v:.4f}" for v in grid.tolist())
         branches = f" x 2 CFG branches (cfg {cfg:g})" if neg is not None else ""
         text = f"sampled: {solver}, {len(grid) - 1} steps, {nfe} evaluations{branches}, grid [{g}]"
         if split is not None:
             text += f"; high-noise expert for steps 0-{split - 1}, low-noise from step {split}"
+        if mask_latent is not None:
+            text += (f"; {describe(mask_latent)}, the rest replays the inversion"
+                     + (f" down to sigma {mask_blend_until:g}" if mask_blend_until > 0 else ""))
+        if control is not None:
+            text += f"; {control.describe(len(grid) - 1)}"
         hits = ctx.stats.get("hits")
         if hits:
             evals = sorted({(s, c) for s, c, _, _ in hits})
@@ -293,6 +328,32 @@ class FireFlowSampler:
 
         return {"ui": _summary(text), "result": (out,)}
 
+    @staticmethod
+    def _hooks(model, inversion, latent, samples, mask, feather_px, until, control, steps, node):
+        """The pass hooks of an edit: RF-Inversion's reverse controller, and a masked edit's guide replaying the
+        inversion outside the mask. Returns (hooks, latent-resolution mask or None); refuses before any work."""
+        hooks, m = [], None
+        trajectory = getattr(inversion, "trajectory", None)
+        if control is not None:
+            if not isinstance(control, FlowControl):
+                raise ValueError(f"{node}: control must come from an RF-Inversion Reverse Control node")
+            hooks.append(control.controller(False, tuple(samples.shape), steps,
+                                            model.get_model_object("process_latent_in"), trajectory, node))
+        chosen = mask_input(mask, latent, node)
+        if chosen is not None:
+            if inversion is None:
+                raise ValueError(f"{node}: a masked edit replays the inversion outside the mask: connect the "
+                                 "Inverter's inversion output (to inpaint from noise, use SamplerCustomAdvanced with "
+                                 "RandomNoise and the FireFlow Solver SAMPLER)")
+            if trajectory is None:
+                raise ValueError(f"{node}: this inversion kept no trajectory (keep_trajectory off, or a file saved by "
+                                 "0.4 or earlier), which a masked edit replays outside the mask: invert again with "
+                                 "keep_trajectory on")
+            m = latent_mask(chosen, tuple(samples.shape), feather_px, node)
+            with node_errors(node):
+                hooks.append(MaskGuide(m, trajectory, until))
+        return hooks, m
+
 
 class FireFlowSolverSampler:
     DESCRIPTION = ("The FireFlow, RF-Solver, midpoint and Euler solvers as a SAMPLER for SamplerCustom / "
@@ -303,9 +364,16 @@ class FireFlowSolverSampler:
     FUNCTION = "get_sampler"
     RETURN_TYPES = ("SAMPLER",)
 
+    NODE = "FireFlow Solver (SAMPLER)"
+
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"solver": (SOLVER_NAMES, {"default": "fireflow", "tooltip": SOLVER_TIP})}}
+        return {"required": {"solver": (SOLVER_NAMES, {"default": "fireflow", "tooltip": SOLVER_TIP})},
+                "optional": {"control": (CONTROL, {"tooltip": "RF-Inversion: a Forward Control for an inverting pass "
+                                                              "(FlipSigmas), a Reverse Control (with its source_latent) "
+                                                              "for a sampling one."})}}
 
-    def get_sampler(self, solver):
-        return (flow_sampler(solver),)
+    def get_sampler(self, solver, control=None):
+        if control is not None and not isinstance(control, FlowControl):
+            raise ValueError(f"{self.NODE}: control must come from an RF-Inversion Forward or Reverse Control node")
+        return (flow_sampler(solver, control=control),)

@@ -31,8 +31,6 @@ CASES = {
     "sigmas ascending": (dict(sigmas=torch.tensor([0.0, 0.5, 1.0])), "must be descending"),
     "sigmas too short": (dict(sigmas=torch.tensor([1.0])), "at least 2"),
     "sigmas not ending at 0": (dict(sigmas=torch.tensor([1.0, 0.5, 0.1])), "must end at 0"),
-    "masked latent": (dict(latent={"samples": torch.zeros(1, 16, 8, 8), "noise_mask": torch.ones(1, 1, 8, 8)}),
-                      "noise mask"),
 }
 
 

@@ -4,9 +4,10 @@ from hostlib import PACK, comfy_nodes
 EXPECTED_ADVANCED = {
     "FireFlowFeatureCache": {"record_q", "record_k", "double_blocks", "calls", "device", "max_cache_gb",
                              "inject_until_sigma"},
-    "FireFlowVInjection": {"q_mode", "k_mode", "v_ratio", "q_ratio", "k_ratio"},
-    "FireFlowInverter": {"schedule", "cfg", "expert_boundary"}, "FireFlowSampler": {"schedule", "expert_boundary"},
-    "FireFlowLoadInversion": {"max_size_gb"},
+    "FireFlowVInjection": {"q_mode", "k_mode", "v_ratio", "q_ratio", "k_ratio", "inject_region"},
+    "FireFlowInverter": {"schedule", "cfg", "expert_boundary", "keep_trajectory"},
+    "FireFlowSampler": {"schedule", "expert_boundary", "mask_blend_until"},
+    "FireFlowLoadInversion": {"max_size_gb"}, "FireFlowFlowEdit": {"schedule"},
 }
 
 
