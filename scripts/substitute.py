@@ -35,12 +35,17 @@ SIZE = 64
 
 
 def write_test_image(input_dir, seed=0):
+    """A seeded 64x64 RGBA PNG: its alpha is 0 on the central 32x32 square, which ComfyUI's LoadImage turns into a
+    mask of 1 there (the area a masked edit changes); the RGB channels are what every other workflow sees."""
     import numpy as np
     from PIL import Image
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:SIZE, 0:SIZE]
     img = np.stack([x * 4, y * 4, (x + y) * 2], -1) + rng.integers(0, 32, (SIZE, SIZE, 3))
-    Image.fromarray(np.clip(img, 0, 255).astype("uint8")).save(pathlib.Path(input_dir) / TEST_IMAGE)
+    alpha = np.full((SIZE, SIZE, 1), 255)
+    alpha[SIZE // 4:3 * SIZE // 4, SIZE // 4:3 * SIZE // 4] = 0
+    rgba = np.concatenate([np.clip(img, 0, 255), alpha], -1).astype("uint8")
+    Image.fromarray(rgba, "RGBA").save(pathlib.Path(input_dir) / TEST_IMAGE)
     return TEST_IMAGE
 
 

@@ -15,6 +15,7 @@ FAMILIES = sorted((ROOT / "workflows" / "families" / "api").glob("*.json"))  # o
 VIDEOS = sorted((ROOT / "workflows" / "video" / "api").glob("*.json"))  # one FireFlow video edit per video family
 EVALS = {"fireflow_edit": 9, "fireflow_reconstruction": 9, "fireflow_rf_edit": 30,
          "fireflow_one_inversion_many_prompts": 9, **{p.stem: 9 for p in FAMILIES},
+         "fireflow_masked_edit": 9, "fireflow_rf_inversion": 9, "fireflow_flowedit": 48,  # FlowEdit: 2 x 24 steps
          # 8 FireFlow steps: 9; Wan 2.2 A14B restarts FireFlow's carried velocity at the expert switch: 10
          "fireflow_edit_wan21_t2v": 9, "fireflow_edit_wan22_a14b": 10, "fireflow_edit_hunyuan_video": 9}
 SAVES = ("SaveImage", "SaveVideo")  # output nodes whose files the runs check
@@ -87,14 +88,19 @@ def test_workflow_runs(server, path):
                 check_video(f)
     # nodes served from ComfyUI's cache (an identical edit in an earlier workflow) report no UI output again; no
     # earlier workflow has a video edit's models, so those always report
-    samplers = [nid for nid, n in api.items() if n["class_type"] == "FireFlowSampler" and nid in result["outputs"]]
-    assert samplers or not any(n["class_type"] == "FireFlowSampler" for n in api.values())
+    samplers = [nid for nid, n in api.items() if n["class_type"] in ("FireFlowSampler", "FireFlowFlowEdit")
+                and nid in result["outputs"]]
+    assert samplers or not any(n["class_type"] in ("FireFlowSampler", "FireFlowFlowEdit") for n in api.values())
     assert samplers or path not in VIDEOS
     for nid in samplers:
         text = result["outputs"][nid]["text"][0]
         assert re.search(rf"(?<!\d){EVALS[path.stem]} evaluations", text), text
         if injects(api, nid):
             assert "injected" in text
+        if "mask" in api[nid]["inputs"]:
+            assert "mask over" in text, text
+        if "control" in api[nid]["inputs"]:
+            assert "RF-Inversion reverse control" in text, text
         if "model_low_noise" in api[nid]["inputs"]:  # both experts walked their part of the pass
             assert re.search(r"high-noise expert for steps 0-\d+, low-noise from step \d+", text), text
 
