@@ -9,7 +9,7 @@ import time
 
 import torch
 
-SECTIONS = ("analytic", "host", "editing", "families", "video", "quality", "gpu")
+SECTIONS = ("analytic", "host", "editing", "methods", "families", "video", "quality", "gpu")
 
 
 def _pack_version():
@@ -44,6 +44,9 @@ def main(argv=None):
             from . import editing, host
             doc["editing"] = {"cache_bytes_flux_dev_bf16": editing.cache_bytes(),
                               "overhead_tiny_flux": editing.overhead(host.boot())}
+        elif section == "methods":
+            from . import methods
+            doc["methods"] = methods.run()
         elif section == "families":
             from . import families, host
             doc["families"] = families.run(host.boot().PACK)

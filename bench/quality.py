@@ -32,6 +32,14 @@ class Method:
     features: tuple = ("v",)
     modes: dict = field(default_factory=lambda: {"v": "replace"})
     note: str = ""
+    kind: str = "fireflow"  # "fireflow" (invert, edit), "flowedit" (no inversion), "rf_inversion" (controlled passes)
+    masked: bool = False  # edit only inside the pair's mask (the area a user would paint: see `masks`)
+    region: str = "all"  # V-Injection's inject_region
+    n_max: int = 24  # FlowEdit: edited steps of `steps`
+    cfgs: tuple = (1.0, 2.0)  # FlowEdit: source and target CFG (the toy edits at CFG 2)
+    gamma: float = 0.5  # RF-Inversion: forward control on every step, reverse control eta on the first eta_steps
+    eta: float = 0.9
+    eta_steps: int = 3
 
 
 METHODS = {
@@ -45,7 +53,22 @@ METHODS = {
     "FireFlow 8, V in double + single blocks": Method("fireflow", 8, double="all"),
     "FireFlow 8, add_q": Method("fireflow", 8, features=("q",), modes={"q": "add", "v": "keep"}),
     "FireFlow 8, replace_k": Method("fireflow", 8, features=("k",), modes={"k": "replace", "v": "keep"}),
+    "FireFlow 8, V injection, masked": Method("fireflow", 8, masked=True),
+    "FireFlow 8, V inside the mask only, masked": Method("fireflow", 8, masked=True, region="inside_mask"),
+    "FireFlow 8, V outside the mask only, masked": Method("fireflow", 8, masked=True, region="outside_mask"),
+    "FireFlow 8, no injection, masked": Method("fireflow", 8, inject=0, masked=True),
+    "FlowEdit (Euler 28, n_max 24)": Method("euler", 28, inject=0, kind="flowedit"),
+    "FlowEdit (FireFlow 28, n_max 24)": Method("fireflow", 28, inject=0, kind="flowedit"),
+    "FlowEdit (Euler 28, n_max 24), masked": Method("euler", 28, inject=0, kind="flowedit", masked=True),
+    "RF-Inversion (FireFlow 8, gamma 0.5, eta 0.9 on 3 steps)": Method("fireflow", 8, inject=0, kind="rf_inversion"),
+    "RF-Inversion (FireFlow 8, gamma 0.3, eta 0.5 on 2 steps)": Method("fireflow", 8, inject=0, kind="rf_inversion",
+                                                                       gamma=0.3, eta=0.5, eta_steps=2),
+    "RF-Inversion (Euler 28, gamma 0.5, eta 0.9 on 10 steps)": Method("euler", 28, inject=0, kind="rf_inversion",
+                                                                      eta_steps=10),
+    "RF-Inversion (FireFlow 28, gamma 0.5, eta 0.9 on 10 steps)": Method("fireflow", 28, inject=0,
+                                                                         kind="rf_inversion", eta_steps=10),
 }
+MASK_MARGIN = 2  # pixels around the objects a painted mask covers
 
 
 def edit_pairs(n=PAIRS, seed=SEED):
@@ -71,39 +94,71 @@ def _cond(captions):
 
 
 def _evals(summary):
-    """Model evaluations in a node summary, both CFG branches counted ("9 evaluations x 2 CFG branches": 18)."""
+    """Model evaluations in a node summary, both CFG branches counted ("9 evaluations x 2 CFG branches": 18;
+    FlowEdit: "48 evaluations (72 with both CFG branches ...)": 72)."""
     n = int(summary.split(" evaluations")[0].split()[-1])
+    if " with both CFG branches" in summary:
+        return int(summary.split(" with both CFG branches")[0].split("(")[-1])
     return 2 * n if " evaluations x 2 CFG branches" in summary else n
 
 
-def run_method(model, m: Method, sources, targets):
-    """(edited images, reconstructed images, NFE per pair, seconds per pair) for one method on the whole batch."""
+def _grow(mask, px):
+    return torch.nn.functional.max_pool2d(mask.float()[None, None], 2 * px + 1, stride=1, padding=px)[0, 0] > 0
+
+
+def masks(sources, targets, kinds):
+    """The area a user would paint, [B, H, W]: both objects and MASK_MARGIN pixels around them for colour and shape
+    edits, everything but the source object for background edits."""
+    import toy_shapes as toy
+    out = []
+    for s, t, k in zip(sources, targets, kinds):
+        m = ~toy.object_mask(s) if k == "background" else _grow(toy.object_mask(s) | toy.object_mask(t), MASK_MARGIN)
+        out.append(m.float())
+    return torch.stack(out)
+
+
+def run_method(model, m: Method, sources, targets, kinds=None):
+    """(edited images, reconstructed images or None, NFE per pair, seconds per pair) for one method on the batch."""
     import toy_model
     import toy_shapes as toy
     imgs = torch.stack([toy.render(s) for s in sources])
     lat = {"samples": toy_model.from_model_space(toy.to_latent(imgs))}
     src, tgt = _cond([toy.caption(s) for s in sources]), _cond([toy.caption(t) for t in targets])
-    spec = None
+    negative = _cond([""] * len(targets))
+    mask = masks(sources, targets, kinds) if m.masked else None
+    dec = lambda x: toy.from_latent(toy_model.to_model_space(x["result"][0]["samples"]))  # noqa: E731
+    start = time.perf_counter()
+    if m.kind == "flowedit":
+        with torch.inference_mode():
+            r = _node("FireFlowFlowEdit").edit(model, src, tgt, lat, m.steps, m.n_max, 0, 1, m.solver, 0, 1.0, 1.0,
+                                               negative=negative, source_cfg=m.cfgs[0], target_cfg=m.cfgs[1],
+                                               mask=mask, mask_feather=0)
+        return dec(r), None, _evals(r["ui"]["text"][0]), (time.perf_counter() - start) / len(sources)
+    spec = forward = reverse = None
     if m.inject:
         f = set(m.features)
         spec = _node("FireFlowFeatureCache").make("v" in f, "q" in f, "k" in f, m.single, m.double, m.inject,
                                                   "reference", "auto", "auto", "model", max_cache_gb=64.0)[0]
-    start = time.perf_counter()
+    inv_cond = src
+    if m.kind == "rf_inversion":  # the paper inverts with the empty prompt
+        inv_cond = _cond([""] * len(sources))
+        forward = _node("FireFlowForwardControl").make(m.gamma, 0, -1, 0)[0]
+        reverse = _node("FireFlowReverseControl").make(m.eta, 0, m.eta_steps, "constant")[0]
     with torch.inference_mode():
-        out = _node("FireFlowInverter").invert(model, src, lat, m.steps, m.solver, 1.0, feature_cache=spec)
+        out = _node("FireFlowInverter").invert(model, inv_cond, lat, m.steps, m.solver, 1.0, feature_cache=spec,
+                                               control=forward)
         inv, rec = out["result"]
         nfe = _evals(out["ui"]["text"][0])
         edit_model = model
         if m.inject:
             modes = {"v": "keep", "q": "keep", "k": "keep", **m.modes}
             edit_model = _node("FireFlowVInjection").patch(model, rec, -1, modes["v"], modes["q"], modes["k"],
-                                                           1.0, 1.0, 1.0)["result"][0]
+                                                           1.0, 1.0, 1.0, inject_region=m.region)["result"][0]
         r = _node("FireFlowSampler").sample(edit_model, tgt, inv, 2.0, inversion=rec, cfg=toy_model.EDIT_CFG,
-                                            negative=_cond([""] * len(targets)))
+                                            negative=negative, mask=mask, mask_feather=0, control=reverse)
         nfe += _evals(r["ui"]["text"][0])
         seconds = time.perf_counter() - start
-        back = _node("FireFlowSampler").sample(model, src, inv, 1.0, inversion=rec)
-    dec = lambda x: toy.from_latent(toy_model.to_model_space(x["result"][0]["samples"]))  # noqa: E731
+        back = _node("FireFlowSampler").sample(model, inv_cond, inv, 1.0, inversion=rec)
     return dec(r), dec(back), nfe, seconds / len(sources)
 
 
@@ -115,8 +170,10 @@ def _psnr(a, b, mask=None):
     return 99.0 if mse == 0 else 10 * torch.log10(torch.tensor(4.0 / mse)).item()  # peak-to-peak 2 in [-1, 1]
 
 
-def score(source, target, kind, edited, recon):
-    """Scores of one edit pair (images [3, H, W] in [-1, 1])."""
+def score(source, target, kind, edited, recon, mask=None):
+    """Scores of one edit pair (images [3, H, W] in [-1, 1]); with a mask also the largest error in the kept area
+    (pixels two or more from the mask: a latent pixel covers 2 x 2 pixels, and the mask is resized to the latent
+    bilinearly)."""
     import toy_shapes as toy
     src_img = toy.render(source)
     src_mask = toy.object_mask(source)
@@ -131,7 +188,12 @@ def score(source, target, kind, edited, recon):
     return {"success": ok, "iou": toy.iou(src_mask, read.mask),
             "centroid_shift": float(((cs[0] - ce[0]) ** 2 + (cs[1] - ce[1]) ** 2) ** 0.5) if read.mask.any() else None,
             "background_psnr": _psnr(edited, src_img, keep) if kind != "background" else None,
-            "reconstruction_psnr": _psnr(recon, src_img)}
+            "reconstruction_psnr": _psnr(recon, src_img) if recon is not None else None,
+            "kept_max_error": _max_abs((edited - src_img)[:, ~_grow(mask > 0, 2)]) if mask is not None else None}
+
+
+def _max_abs(d):
+    return float(d.abs().max()) if d.numel() else None
 
 
 def _mean(xs):
@@ -147,11 +209,15 @@ def run(out_dir, n=PAIRS, methods=None, grid_pairs=6):
     gate = toy_model.gate(model)
     results, images = {}, {}
     for name, m in (methods or METHODS).items():
-        edited, recon, nfe, sec = run_method(model, m, sources, targets)
-        rows = [score(s, t, k, e, r) for (s, t, k), e, r in zip(pairs, edited, recon)]
+        kinds = [p[2] for p in pairs]
+        edited, recon, nfe, sec = run_method(model, m, sources, targets, kinds)
+        pair_masks = masks(sources, targets, kinds) if m.masked else [None] * len(pairs)
+        rows = [score(s, t, k, e, r, mk) for (s, t, k), e, r, mk in
+                zip(pairs, edited, recon if recon is not None else [None] * len(pairs), pair_masks)]
         by_kind = {k: [r for r, (_, _, kk) in zip(rows, pairs) if kk == k] for k in ("colour", "shape", "background")}
         results[name] = {
             "solver": m.solver, "steps": m.steps, "inject_steps": m.inject, "nfe": nfe, "seconds_per_pair": sec,
+            "kind": m.kind, "masked": m.masked, "inject_region": m.region,
             "success": _mean([r["success"] for r in rows]),
             "success_by_kind": {k: _mean([r["success"] for r in v]) for k, v in by_kind.items()},
             "iou": _mean([r["iou"] for r in rows]),
@@ -159,6 +225,8 @@ def run(out_dir, n=PAIRS, methods=None, grid_pairs=6):
             "centroid_shift_px": _mean([r["centroid_shift"] for r in rows]),
             "background_psnr": _mean([r["background_psnr"] for r in rows]),
             "reconstruction_psnr": _mean([r["reconstruction_psnr"] for r in rows]),
+            "kept_max_error": max((r["kept_max_error"] for r in rows if r["kept_max_error"] is not None),
+                                  default=None),
             "per_pair": rows}
         images[name] = edited[:grid_pairs]
     doc = {"pairs": n, "seed": SEED, "kinds": "colour, shape, background (a third each)", "gate": gate,
@@ -214,9 +282,10 @@ def render(doc):
              "background PSNR dB | reconstruction PSNR dB | ms per pair |", "|---|---|---|---|---|---|---|---|"]
     for name, r in m.items():
         k = r["success_by_kind"]
+        recon = "-" if r["reconstruction_psnr"] is None else f"{r['reconstruction_psnr']:.1f}"
         lines.append(f"| {name} | {r['nfe']} | {r['success']:.2f} ({k['colour']:.2f} / {k['shape']:.2f} / "
                      f"{k['background']:.2f}) | {r['iou_colour_edits']:.2f} | {r['centroid_shift_px']:.2f} | "
-                     f"{r['background_psnr']:.1f} | {r['reconstruction_psnr']:.1f} | {r['seconds_per_pair'] * 1000:.0f} |")
+                     f"{r['background_psnr']:.1f} | {recon} | {r['seconds_per_pair'] * 1000:.0f} |")
     ff, none = m["FireFlow 8, V injection"], m["FireFlow 8, no injection"]
     eu9, eu28, rf = m["Euler 9 (equal NFE), V injection"], m["Euler 28+28, V injection"], \
         m["RF-Solver 15, RF-Edit (V, late blocks, 5 steps)"]

@@ -3,7 +3,9 @@
 Replaces the text between <!-- bench:start --> and <!-- bench:end --> in README.md (from the first file's analytic,
 host, editing and gpu sections) and copies the plots to docs/; the model-family table between <!-- families:start -->
 and <!-- families:end --> comes from the `families` sections of every file given (one per ComfyUI host it ran on);
-the video memory table between <!-- video:start --> and <!-- video:end --> from the first `video` section.
+the video memory table between <!-- video:start --> and <!-- video:end --> from the first `video` section, and the
+editing methods' costs and RF-Inversion's accuracy between <!-- methods:start --> and <!-- methods:end --> from the
+first `methods` section.
 """
 import json
 import pathlib
@@ -15,6 +17,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 FAMILIES_START, FAMILIES_END = "<!-- families:start -->", "<!-- families:end -->"
 QUALITY_START, QUALITY_END = "<!-- quality:start -->", "<!-- quality:end -->"
 VIDEO_START, VIDEO_END = "<!-- video:start -->", "<!-- video:end -->"
+METHODS_START, METHODS_END = "<!-- methods:start -->", "<!-- methods:end -->"
 SOLVERS = ("euler", "rf_solver", "midpoint", "fireflow", "rf_solver_3")
 PLOTS = ("analytic_trajectories_equal_nfe.png", "analytic_round_trip_vs_nfe.png", "analytic_error_vs_nfe.png",
          "host_round_trip_vs_nfe.png")
@@ -125,6 +128,10 @@ def main(argv=None):
     video = next((d["video"] for d in docs if "video" in d), None)
     if video is not None:
         text = _fill(text, VIDEO_START, VIDEO_END, video["markdown"])
+    methods = next((d["methods"] for d in docs if "methods" in d), None)
+    if methods is not None:
+        from . import methods as m
+        text = _fill(text, METHODS_START, METHODS_END, "\n".join(m.render(methods)))
     quality = next((d["quality"] for d in docs if "quality" in d), None)
     if quality is not None:
         from . import quality as q

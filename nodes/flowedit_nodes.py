@@ -91,6 +91,7 @@ def flowedit_sampler_function(model, x, sigmas, extra_args=None, callback=None, 
     extra_args["model_options"] = {**options, "transformer_options": topts}
     raw = bool(getattr(guider.inner_model.model_sampling, "fireflow_raw_velocity", False))
     s_in = torch.ones(latent_image.shape[0], device=latent_image.device, dtype=torch.float32)
+    branch_evals = [0]  # evaluations of each CFG branch: a side with a negative evaluates two per call
 
     def side(role):
         def velocity(xe, t, point):
@@ -101,6 +102,7 @@ def flowedit_sampler_function(model, x, sigmas, extra_args=None, callback=None, 
             if not torch.isfinite(v).all():
                 raise ValueError(non_finite_message(options, "sample", point.step, t))
             ctx.nfe += 1
+            branch_evals[0] += 2 if guider.cfgs[role] != 1 else 1
             return v
         return velocity
 
@@ -117,7 +119,7 @@ def flowedit_sampler_function(model, x, sigmas, extra_args=None, callback=None, 
         out = flowedit(side("source"), side("target"), latent_image, sigmas.detach().to("cpu", torch.float64).tolist(),
                        n_max, n_min, n_avg, solver, seeded_noise(seed, latent_image.shape),
                        mask=mask if mask is not None else denoise_mask, mask_until=mask_until, callback=step_cb)
-    ctx.stats["flowedit"] = {(out.first, out.switch, total)}
+    ctx.stats["branch_evaluations"] = branch_evals[0]
     return out.x
 
 
@@ -279,10 +281,11 @@ class FireFlowFlowEdit:
         result = {k: v for k, v in latent.items() if k != "samples"}
         result["samples"] = out.to(comfy.model_management.intermediate_device())
         g = grid.tolist()
-        sides = " x 2 CFG branches on a side with a negative" if negative is not None else ""
+        branches = ctx.stats.get("branch_evaluations", ctx.nfe)
         text = (f"FlowEdit: {solver}, steps {first}-{len(g) - 2} of {len(g) - 1} (sigma {g[first]:.3g} -> 0"
                 + (f", target alone from sigma {g[switch]:.3g}" if switch < len(g) - 1 else "")
-                + f"), n_avg {n_avg}, {ctx.nfe} evaluations{sides}")
+                + f"), n_avg {n_avg}, {ctx.nfe} evaluations"
+                + (f" ({branches} with both CFG branches of the sides with a negative)" if branches != ctx.nfe else ""))
         if m is not None:
             text += f"; {describe(m)}, the rest is the source"
         log.info("[FireFlow] %s: %s (planned %d)", node, text, total)
