@@ -112,15 +112,16 @@ def test_inject_region_replaces_v_only_in_the_chosen_tokens(tiny, region):
     lat = latent(0, size=SIZE)
     base, spy = spy_model(tiny)
     inv, rec = invert(base, lat, spec=cache())
-    mask = square(32, 96)  # latent pixels 4..11: whole tokens 2..5 in each direction
+    mask = torch.zeros(1, PIXELS, PIXELS)
+    mask[:, 32:96, 16:112] = 1  # latent rows 4..11, columns 2..13: whole tokens (rows 2..5, columns 1..6)
     plain_model, plain_spy = spy_model(tiny)
     edit(plain_model, inv, rec, mask, feather=0)
     patched = N("FireFlowVInjection").patch(base, rec, -1, "replace", "keep", "keep", 1.0, 1.0, 1.0,
                                             inject_region=region)["result"][0]
     spy.seen.clear()
     edit(patched, inv, rec, mask, feather=0)
-    inside = torch.zeros(8, 8, dtype=torch.bool)
-    inside[2:6, 2:6] = True
+    inside = torch.zeros(8, 8, dtype=torch.bool)  # not symmetric: rows and columns cannot be swapped unseen
+    inside[2:6, 1:7] = True
     chosen = (inside if region == "inside_mask" else ~inside).flatten()
     got = spy.seen[("sample", 0, MID, SINGLE, 0)][:, :, -64:]
     stored = rec.features.get(7, MID, SINGLE, 0)["v"][:, :, -64:]

@@ -118,15 +118,22 @@ def test_token_weights_are_the_mean_over_each_patch_in_row_major_order():
 
 @pytest.mark.parametrize("solver", ["fireflow", "rf_solver", "euler"])
 def test_every_evaluation_sees_the_inversion_state_outside_the_mask(solver):
-    """What a network's attention would read outside the mask: exactly the inversion's own state at that time."""
+    """What a network's attention would read outside the mask: exactly what the inversion's own evaluation read at the
+    same time (matched by time, independently of the trajectory's indexing)."""
     x0 = 0.5 * torch.randn(1, 2, 8, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     grid = flux_grid(5, 1024)
-    noise, traj = invert(x0, grid, solver)
+    inputs = []
+    rec = TrajectoryRecorder(5)
+    integrate(lambda x, t, p: inputs.append((t, x.clone())) or SOURCE(x, t), x0, inversion_grid(grid), solver,
+              hooks=[rec])
+    traj = rec.freeze()
     mask = square_mask(8, 2, 6)
     seen = []
-    integrate(lambda x, t, p: seen.append((p, x.clone())) or TARGET(x, t), noise, grid, solver,
+    integrate(lambda x, t, p: seen.append((t, x.clone())) or TARGET(x, t), traj.states[0], grid, solver,
               hooks=[MaskGuide(mask, traj)])
     outside = (mask == 0).expand_as(x0)
-    for p, x in seen:
-        ref = traj.states[p.step] if p.call == 0 else traj.mids[p.step]
-        assert torch.equal(x[outside], ref[outside])
+    for t, x in seen:
+        same_time = [y for s, y in inputs if abs(s - t) < 1e-12]
+        if not same_time:  # a step start the inversion did not evaluate (FireFlow): a grid state of its path
+            same_time = [traj.states[[abs(g - t) < 1e-12 for g in grid.tolist()].index(True)]]
+        assert torch.equal(x[outside], same_time[0][outside])
