@@ -87,7 +87,7 @@ def test_euler_equals_the_papers_algorithms_on_a_linear_grid():
 
 
 @pytest.mark.parametrize("solver", SOLVER_NAMES)
-@pytest.mark.parametrize("window", [(7, 8), (0, 8)], ids=["last step", "every step"])
+@pytest.mark.parametrize("window", [(7, 8), (0, 8)], ids=["last_step", "every_step"])
 def test_strength_one_lands_on_the_target(solver, window):
     """rf_solver_3 fits its Taylor terms through the previous step, so a window that starts mid-pass is exact only for
     the solvers without that carry."""
