@@ -42,7 +42,8 @@ class FlowControl:
             target = trajectory.states[-1]
         else:
             raise ValueError(f"{node}: the RF-Inversion reverse control needs the source image: connect its "
-                             "source_latent (the VAEEncode output), or connect the Inverter's inversion")
+                             "source_latent (the VAEEncode output), or connect the Inverter's inversion (made with "
+                             "keep_trajectory on)")
         if tuple(target.shape[1:]) != tuple(shape[1:]) or shape[0] % target.shape[0]:
             raise ValueError(f"{node}: the RF-Inversion control's source latent has shape {list(target.shape)}, the "
                              f"pass {list(shape)}: connect the latent that was inverted")

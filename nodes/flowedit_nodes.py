@@ -130,6 +130,14 @@ def flowedit_sampler(solver, n_max, n_min, n_avg, **options):
                                                                   **options})
 
 
+def _prompt_inputs():
+    return {
+        "model": ("MODEL", {"tooltip": "A rectified-flow model (FLUX, SD3.5, Qwen-Image, ...)."}),
+        "source": ("CONDITIONING", {"tooltip": "The source prompt: a description of the input image."}),
+        "target": ("CONDITIONING", {"tooltip": "The target prompt: the edited image."}),
+    }
+
+
 def _side_inputs():
     return {
         "source_guidance": ("FLOAT", {"default": 1.5, "min": -1.0, "max": 100.0, "step": 0.1,
@@ -181,11 +189,7 @@ class FireFlowFlowEditGuider:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "A rectified-flow model (FLUX, SD3.5, Qwen-Image, ...)."}),
-            "source": ("CONDITIONING", {"tooltip": "The source prompt: a description of the input image."}),
-            "target": ("CONDITIONING", {"tooltip": "The target prompt: the edited image."}),
-            **_side_inputs()}, "optional": _cfg_inputs()}
+        return {"required": {**_prompt_inputs(), **_side_inputs()}, "optional": _cfg_inputs()}
 
     def get_guider(self, model, source, target, source_guidance, target_guidance, negative=None, source_cfg=3.5,
                    target_cfg=13.5):
@@ -235,9 +239,7 @@ class FireFlowFlowEdit:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "model": ("MODEL", {"tooltip": "A rectified-flow model (FLUX, SD3.5, Qwen-Image, ...)."}),
-            "source": ("CONDITIONING", {"tooltip": "The source prompt: a description of the input image."}),
-            "target": ("CONDITIONING", {"tooltip": "The target prompt: the edited image."}),
+            **_prompt_inputs(),
             "latent": ("LATENT", {"tooltip": "The source image's latent (VAEEncode)."}),
             "steps": ("INT", {"default": 28, "min": 1, "max": 1000, "tooltip": "Steps of the whole grid; FlowEdit "
                               "walks the last n_max of them. Published: 28 (FLUX), 50 (SD3)."}),

@@ -31,7 +31,9 @@ STEPS_TIP = "Number of steps on the time grid; the edit walks the same grid back
 SCHEDULE_TIP = ("Time grid. auto: the model's own schedule, including a shift set with ModelSamplingFlux / "
                 "ModelSamplingSD3 / ModelSamplingAuraFlow; FLUX.1 without such a node gets the FireFlow reference grid "
                 "(resolution shift for dev, linear for schnell), FLUX.2 its own scheduler. flux_shift: FLUX.1's "
-                "resolution shift; linear: no shift; model: the model's sampling. Ignored when SIGMAS are connected.")
+                "resolution shift; linear: no shift; model: the model's sampling. Ignored when SIGMAS are connected. "
+                "Edit has no effect? A larger shift (max_shift on ModelSamplingFlux, shift on ModelSamplingSD3) in "
+                "front of both passes spends more steps at high noise, where the layout changes.")
 NEGATIVE_TIP = "Negative prompt for CFG (only used when cfg is not 1)."
 
 
