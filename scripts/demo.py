@@ -58,11 +58,12 @@ def toy_edit(out_dir, source=DEMO_SOURCE, target=DEMO_TARGET, seed=DEMO_SEED):
     from make_workflows import SOURCE, TARGET
     from substitute import substitute_toy
     toy_model.ensure(log=lambda line: print(line, flush=True))
-    runs = {"edit": substitute_toy(json.loads((ROOT / "workflows" / "api" / "fireflow_edit.json").read_text()),
-                                   {SOURCE: source, TARGET: target}, seed, cfg=toy_model.EDIT_CFG),
-            "reconstruction": substitute_toy(json.loads((ROOT / "workflows" / "api" /
-                                                         "fireflow_reconstruction.json").read_text()),
-                                             {SOURCE: source}, seed)}
+    def workflow(name, captions, **kw):
+        return substitute_toy(json.loads((ROOT / "workflows" / "api" / f"{name}.json").read_text()), captions, seed,
+                              **kw)
+    runs = {"edit": workflow("fireflow_edit", {SOURCE: source, TARGET: target}, cfg=toy_model.EDIT_CFG),
+            "reconstruction": workflow("fireflow_reconstruction", {SOURCE: source}),
+            "flowedit": workflow("fireflow_flowedit", {SOURCE: source, TARGET: target}, cfg=toy_model.EDIT_CFG)}
     images, texts, seconds = {}, {}, {}
     with tempfile.TemporaryDirectory() as base, ComfyServer(base) as srv:
         for name, api in runs.items():
@@ -80,18 +81,22 @@ def toy_edit(out_dir, source=DEMO_SOURCE, target=DEMO_TARGET, seed=DEMO_SEED):
     src = toy.scene_of(source, seed)
     tgt = toy.scene_of(target, seed)
     s = quality.score(src, tgt, "colour", images["edit"], images["reconstruction"])
-    read = toy.classify(images["edit"], tgt.bg)
-    row = torch.cat([toy.render(src), images["reconstruction"], images["edit"]], dim=2)
+    fe = quality.score(src, tgt, "colour", images["flowedit"], None)
+    read, read_fe = toy.classify(images["edit"], tgt.bg), toy.classify(images["flowedit"], tgt.bg)
+    row = torch.cat([toy.render(src), images["reconstruction"], images["edit"], images["flowedit"]], dim=2)
     pic = ((row.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
     picture = out_dir / "demo_toy_edit.png"
     Image.fromarray(np.ascontiguousarray(pic)).resize((pic.shape[1] * 8, pic.shape[0] * 8), Image.NEAREST).save(picture)
-    nfe = sum(int(t.split(" evaluations")[0].split()[-1]) * (2 if "x 2 CFG" in t else 1)
-              for t in texts["edit"].values() if " evaluations" in t)
+    from bench.quality import _evals
+    nfe = {k: sum(_evals(t) for t in texts[k].values() if " evaluations" in t) for k in ("edit", "flowedit")}
     return (f"Toy edit '{source}' -> '{target}' through the ComfyUI server (toy shapes FLUX, FireFlow 8 steps, V "
             f"injection, CFG {toy_model.EDIT_CFG:g}): the classifier reads a {read.colour} {read.shape}; structure kept: "
             f"mask IoU {s['iou']:.2f}, centroid shift {s['centroid_shift']:.2f} px; background PSNR "
-            f"{s['background_psnr']:.1f} dB; reconstruction PSNR {s['reconstruction_psnr']:.1f} dB; {nfe} model "
-            f"evaluations, {seconds['edit']:.1f} s; picture (source | reconstruction | edit): {picture}")
+            f"{s['background_psnr']:.1f} dB; reconstruction PSNR {s['reconstruction_psnr']:.1f} dB; {nfe['edit']} model "
+            f"evaluations, {seconds['edit']:.1f} s.\nThe same edit with FlowEdit (fireflow_flowedit.json, no inversion): "
+            f"the classifier reads a {read_fe.colour} {read_fe.shape}; mask IoU {fe['iou']:.2f}; background PSNR "
+            f"{fe['background_psnr']:.1f} dB; {nfe['flowedit']} model evaluations, {seconds['flowedit']:.1f} s.\n"
+            f"Picture (source | reconstruction | FireFlow edit | FlowEdit): {picture}")
 
 
 def main():

@@ -153,8 +153,8 @@ def substitute(api):
 def substitute_toy(api, captions, seed=0, cfg=None):
     """A copy of a FLUX.1 workflow that runs on the toy shapes FLUX (scripts/toy_model.py): prompts become toy captions
     through `captions` ({workflow prompt: caption}), the source photo a toy scene painted from the source caption.
-    With `cfg`, every FireFlow Sampler edits at that CFG with the empty caption as its negative (the toy model has no
-    distilled guidance, so FLUX's guidance widget does nothing to it)."""
+    With `cfg`, every FireFlow Sampler edits at that CFG with the empty caption as its negative, and FlowEdit's target
+    side too (the toy model has no distilled guidance, so FLUX's guidance widget does nothing to it)."""
     out = copy.deepcopy(api)
     if cfg is not None:
         empty = str(max(int(k) for k in out) + 1)
@@ -164,6 +164,8 @@ def substitute_toy(api, captions, seed=0, cfg=None):
         for node in out.values():
             if node["class_type"] == "FireFlowSampler":
                 node["inputs"].update(negative=[empty, 0], cfg=float(cfg))
+            elif node["class_type"] == "FireFlowFlowEdit":  # the source side at cfg 1, the target at the edit's
+                node["inputs"].update(negative=[empty, 0], source_cfg=1.0, target_cfg=float(cfg))
     source = None
     for nid, node in list(out.items()):
         kind, inputs, meta = node["class_type"], node["inputs"], node.get("_meta", {})
