@@ -61,10 +61,26 @@ def build(state_dict=None, seed=0):
     dm = model.diffusion_model
     if state_dict is None:  # ComfyUI's ops skip torch's init: seeded N(0, 1/fan_in) weights, norms 1
         state_dict = fixtures.seeded_state_dict(dm, seed)
-    dm.load_state_dict(state_dict, strict=True)
+    dm.load_state_dict(host_names(state_dict, dm), strict=True)
     dm.to(torch.float32)
     device = comfy.model_management.get_torch_device()
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
+
+
+def host_names(state_dict, dm):
+    """The weights under this host's parameter names: ComfyUI renamed FLUX's QK-norm weights (`*_norm.scale` ->
+    `*_norm.weight`), so weights trained on one release load on the other."""
+    own = set(dm.state_dict())
+    swap = {".scale": ".weight", ".weight": ".scale"}
+    out = {}
+    for k, v in state_dict.items():
+        if k not in own and "_norm." in k:
+            for a, b in swap.items():
+                if k.endswith(a) and k[: -len(a)] + b in own:
+                    k = k[: -len(a)] + b
+                    break
+        out[k] = v
+    return out
 
 
 def batch(rng, n, drop=0.0):
