@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import ChoiceError, SettingError
-from .masking import _to_batch
+from .masking import repeat_to_batch
 from .solvers import PassHook
 
 TRENDS = ("constant", "linear_increase", "linear_decrease")
@@ -91,7 +91,7 @@ class Controller(PassHook):
     def _target(self, x):
         key = (x.device, x.dtype, x.shape[0])
         if self._placed is None or self._placed[0] != key:
-            self._placed = key, _to_batch(self.target, x.shape[0]).to(x.device, x.dtype)
+            self._placed = key, repeat_to_batch(self.target, x.shape[0]).to(x.device, x.dtype)
         return self._placed[1]
 
     def velocity(self, point, x, v):

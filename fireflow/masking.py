@@ -134,10 +134,10 @@ class MaskGuide(PassHook):
     def _blend(self, x, kind, index, t):
         if t < self.until:
             return x
-        ref = _to_batch(self.reference.reference(kind, index, t).to(x.device, x.dtype), x.shape[0])
+        ref = repeat_to_batch(self.reference.reference(kind, index, t).to(x.device, x.dtype), x.shape[0])
         key = (x.device, x.dtype, x.shape[0])
         if self._placed is None or self._placed[0] != key:  # the mask moved once, not per evaluation
-            self._placed = key, _to_batch(self.mask.to(x.device, x.dtype), x.shape[0])
+            self._placed = key, repeat_to_batch(self.mask.to(x.device, x.dtype), x.shape[0])
         m = self._placed[1]
         return m * x + (1 - m) * ref
 
@@ -150,7 +150,7 @@ class MaskGuide(PassHook):
         return self._blend(x, "state", self.offset + point.step, point.t)
 
 
-def _to_batch(t, batch):
+def repeat_to_batch(t, batch):
     """Repeat a batch-1 (or batch-B) tensor to `batch` rows (one inversion edited with several prompts at once)."""
     if t.ndim == 0 or t.shape[0] in (1, batch) or batch % t.shape[0]:
         return t
