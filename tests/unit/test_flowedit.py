@@ -17,6 +17,8 @@ from fireflow.flowedit import flowedit, nfe, seeded_noise
 from fireflow.schedules import flux_grid
 from fireflow.solvers import SOLVER_NAMES
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 class Affine:
     def __init__(self, a, b):

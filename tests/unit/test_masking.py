@@ -9,6 +9,8 @@ from fireflow.masking import Interpolant, MaskGuide, TrajectoryRecorder, feather
 from fireflow.schedules import flux_grid, inversion_grid
 from fireflow.solvers import SOLVER_NAMES, integrate
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SOURCE = GaussianFlow(0.0, 0.5, 0.0, 1.0)  # the field the image was inverted with
 TARGET = GaussianFlow(1.5, 0.4, 0.0, 1.0)  # the edit's field: another data distribution, the same noise
 

@@ -22,13 +22,7 @@ from fireflow.solvers import SOLVER_NAMES, integrate
 FIELD = GaussianFlow(0.3, 0.5, 0.0, 1.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is several times faster on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def paper_forward(u, y0, y1, n, gamma_of):

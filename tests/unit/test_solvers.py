@@ -17,13 +17,7 @@ from fireflow.fields import GaussianFlow, reference_gaussian, ring_mixture
 from fireflow.schedules import flux_grid, inversion_grid, linear_grid
 from fireflow.solvers import FIRST, MID, SOLVER_NAMES, get_solver, integrate
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tensors are tiny: one intra-op thread is several times faster on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
