@@ -163,9 +163,9 @@ class PassHook:
     """Base of the objects that change a pass without changing a solver (all methods optional, identity here).
 
     state(position, t, x): the state at grid position `position` of this run (0: the start, i + 1: after step i);
-    eval_input(point, x): the input of an evaluation; velocity(point, x, v): the velocity an evaluation returns
-    (v is the model's velocity, or the previous hook's result). `transforms_velocity` tells FireFlow's reuse to
-    re-apply `velocity` at the new state instead of carrying the transformed value.
+    eval_input(point, x): the input of an evaluation; velocity(point, x, v): the velocity an evaluation returns (v is
+    the model's velocity, or the previous hook's result), called only on hooks that set `transforms_velocity`, which
+    also makes FireFlow's reuse re-apply it at the new state instead of carrying the transformed value.
     """
     transforms_velocity = False
 
