@@ -10,7 +10,7 @@ from fireflow.control import Controller, strengths
 from fireflow.fields import ring_mixture
 from fireflow.flowedit import nfe as flowedit_nfe
 from fireflow.schedules import flux_grid, inversion_grid
-from fireflow.solvers import get_solver, integrate
+from fireflow.solvers import MID, get_solver, integrate
 
 from .editing import FLUX_DEV, SETTINGS
 
@@ -56,7 +56,6 @@ def _at(entry, steps):
 
 def costs():
     """Evaluations per edit and memory held between the passes (FLUX.1-dev 1024^2, batch 1, bf16 features)."""
-    from fireflow.features import CacheSpec
     latent = math.prod(LATENT_1024) * 4  # one fp32 latent
     L = LATENT_1024[2] * LATENT_1024[3] // 4
 
@@ -65,9 +64,8 @@ def costs():
         return plan.estimate_bytes(1, FLUX_DEV["heads"], FLUX_DEV["head_dim"], FLUX_DEV["text_tokens"], L,
                                    torch.bfloat16)
 
-    def trajectory(solver, steps):
-        mids = steps if get_solver(solver).nfe(1) > 1 or solver == "fireflow" else 0
-        return (steps + 1 + mids) * latent
+    def trajectory(solver, steps):  # every grid state, and the midpoints where the solver evaluates them
+        return (steps + 1 + steps * (MID in get_solver(solver).calls)) * latent
     spec, solver, steps = SETTINGS["fireflow_default"]
     rf_spec, rf_solver, rf_steps = SETTINGS["rf_edit"]
     ff_nfe = 2 * get_solver("fireflow").nfe(8)
@@ -87,7 +85,7 @@ def costs():
             "nfe": flowedit_nfe(28, 24, 0, 1, "euler"), "feature_bytes": 0, "trajectory_bytes": 0},
         "FlowEdit (FireFlow, 24 of 28 steps)": {
             "nfe": flowedit_nfe(28, 24, 0, 1, "fireflow"), "feature_bytes": 0, "trajectory_bytes": 0},
-        "_notes": {"latent_bytes": latent, "cache_spec": str(CacheSpec())},
+        "_notes": {"latent_bytes": latent},
     }
 
 

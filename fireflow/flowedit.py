@@ -75,7 +75,8 @@ def flowedit(v_src, v_tar, x_src, grid, n_max, n_min=0, n_avg=1, solver="euler",
     mask: broadcastable to x_src, 1 where the edit acts; outside it the result is x_src.
     callback: optional (step, z) after each step, in the whole grid's numbering.
     """
-    if int(n_avg) < 1:
+    n_avg = int(n_avg)
+    if n_avg < 1:
         raise SettingError("n_avg", n_avg, "must be at least 1")
     g = [float(t) for t in grid]
     steps = len(g) - 1
@@ -98,7 +99,7 @@ def flowedit(v_src, v_tar, x_src, grid, n_max, n_min=0, n_avg=1, solver="euler",
             step = first + point.step
             if step not in draws:
                 draws.clear()
-                draws[step] = [noise(step, k).to(z.device, z.dtype) for k in range(int(n_avg))]
+                draws[step] = [noise(step, k).to(z.device, z.dtype) for k in range(n_avg)]
             p = EvalPoint(step, point.call, t)
             total = None
             for n in draws[step]:
@@ -106,9 +107,9 @@ def flowedit(v_src, v_tar, x_src, grid, n_max, n_min=0, n_avg=1, solver="euler",
                 z_tar = z + z_src - x_src
                 d = v_tar(z_tar, t, p) - v_src(z_src, t, p)
                 total = d if total is None else total + d
-            return total / int(n_avg) if int(n_avg) > 1 else total
+            return total / n_avg if n_avg > 1 else total
         out = run(delta, z, first, switch, Constant(x_src))
-        z, calls = out.x, 2 * int(n_avg) * out.nfe
+        z, calls = out.x, 2 * n_avg * out.nfe
     if switch < steps:
         n = noise(switch, 0).to(z.device, z.dtype)
         t = g[switch]

@@ -22,6 +22,7 @@ from typing import Dict, Tuple
 import torch
 
 from .errors import ChoiceError, MissingFeatureError, SettingError, StepsError, TextLengthError
+from .masking import repeat_to_batch
 from .solvers import FIRST, MID, get_solver
 
 CALL_POLICIES = ("reference", "mid", "both")
@@ -142,18 +143,10 @@ def combine(current, stored, mode, ratio, include_text, layout, weights=None):
         if w is None:
             out[:, :, where] = rec if mode == "replace" else out[:, :, where] + ratio * rec
             continue
-        w = _rows(w.to(current.device, current.dtype), current.shape[0])[:, None, :, None]
+        w = repeat_to_batch(w.to(current.device, current.dtype), current.shape[0])[:, None, :, None]
         cur = out[:, :, where]
         out[:, :, where] = (1 - w) * cur + w * rec if mode == "replace" else cur + ratio * w * rec  # exact at 0, 1
     return out
-
-
-def _rows(w, batch):
-    if w.shape[0] == batch:
-        return w
-    if batch % w.shape[0]:
-        raise SettingError("batch", batch, f"must be a multiple of the mask's batch {w.shape[0]}")
-    return w.repeat(batch // w.shape[0], 1)
 
 
 def apply_strategy(strategy, q, k, v, stored, layout, text_policy, weights=None):

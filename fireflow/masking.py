@@ -63,10 +63,6 @@ class Trajectory:
     mids: Tuple[Optional[torch.Tensor], ...]
 
     @property
-    def steps(self):
-        return len(self.states) - 1
-
-    @property
     def nbytes(self):
         return sum(t.numel() * t.element_size() for t in self.states + self.mids if t is not None)
 
@@ -151,7 +147,10 @@ class MaskGuide(PassHook):
 
 
 def repeat_to_batch(t, batch):
-    """Repeat a batch-1 (or batch-B) tensor to `batch` rows (one inversion edited with several prompts at once)."""
-    if t.ndim == 0 or t.shape[0] in (1, batch) or batch % t.shape[0]:
+    """A batch-B tensor repeated to `batch` rows (one inversion edited with several prompts at once); batch 1 is left to
+    broadcasting. Refuses a batch that is not a multiple of B."""
+    if t.shape[0] in (1, batch):
         return t
+    if batch % t.shape[0]:
+        raise SettingError("batch", batch, f"must be a multiple of the mask's or target's batch {t.shape[0]}")
     return t.repeat(batch // t.shape[0], *[1] * (t.ndim - 1))

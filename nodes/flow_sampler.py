@@ -20,6 +20,7 @@ import comfy.samplers
 from ..fireflow.solvers import integrate
 from .checks import check_finite_conditioning, entries, guards, non_finite_message
 from .errors import node_errors
+from .masks import sampler_mask_hook
 
 PACK_KEY = "fireflow"
 SAMPLER_NODE = "FireFlow Solver (SAMPLER)"
@@ -137,7 +138,6 @@ def flow_sampler_function(model, x, sigmas, extra_args=None, callback=None, disa
     guards' checks before the first evaluation. denoise_mask, noise, latent_image: a masked SamplerCustom run
     (nodes/masks.py); control: the SAMPLER node's RF-Inversion control.
     """
-    from .masks import sampler_mask_hook
     extra_args = dict(extra_args or {})
     options = extra_args.get("model_options", {})
     topts = dict(options.get("transformer_options", {}))

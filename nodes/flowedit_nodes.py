@@ -271,7 +271,7 @@ class FireFlowFlowEdit:
             first, switch = window(len(grid) - 1, n_max, n_min)
         guider = make_guider(velocity_model(model), source, target, negative, source_guidance, target_guidance,
                              source_cfg, target_cfg, node, samples)
-        chosen = mask_input(mask, latent, node)
+        chosen = mask_input(mask, latent)
         m = latent_mask(chosen, tuple(samples.shape), mask_feather, node) if chosen is not None else None
         total = flowedit_nfe(len(grid) - 1, n_max, n_min, n_avg, solver)
         preview = latent_preview.prepare_callback(guider.model_patcher, len(grid) - 1 - first)

@@ -25,7 +25,7 @@ MASK_TIP = ("Edit only inside this mask (1 = edit, 0 = keep, as ComfyUI's inpain
             "(SetLatentNoiseMask). Changing the mask re-runs only the Sampler.")
 
 
-def mask_input(mask, latent, node):
+def mask_input(mask, latent):
     """The mask to use: the node's MASK input, else the latent's noise_mask, else None."""
     if mask is not None:
         return mask

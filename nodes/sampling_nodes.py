@@ -341,7 +341,7 @@ class FireFlowSampler:
                 raise ValueError(f"{node}: control must come from an RF-Inversion Reverse Control node")
             hooks.append(control.controller(False, tuple(samples.shape), steps,
                                             model.get_model_object("process_latent_in"), trajectory, node))
-        chosen = mask_input(mask, latent, node)
+        chosen = mask_input(mask, latent)
         if chosen is not None:
             if inversion is None:
                 raise ValueError(f"{node}: a masked edit replays the inversion outside the mask: connect the "
